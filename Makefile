@@ -1,0 +1,53 @@
+# atsock — every target sets itself up: a fresh clone needs only `make demo` / `make test`.
+# The virtualenv (.venv) and cargo's target/ are reused when they exist.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DEPS   := $(VENV)/.deps-installed
+
+.PHONY: all setup build test test-rust test-python lint bench demo clean
+
+all: test
+
+# Create the venv and install the dev extras (pyproject.toml is the one list of them).
+$(DEPS): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet 'maturin>=1.9.4,<2'
+	$(VENV)/bin/maturin develop --release --extras dev
+	touch $@
+
+setup: $(DEPS)
+
+# Rebuild the extension in place (release profile; cargo makes this a no-op when unchanged).
+build: $(DEPS)
+	$(VENV)/bin/maturin develop --release --skip-install --quiet
+
+test: test-rust test-python
+
+test-rust:
+	cargo test --quiet
+
+test-python: build
+	$(PY) -m pytest -q
+
+lint: build
+	cargo fmt --check
+	cargo clippy --quiet --all-targets -- -D warnings
+	cargo clippy --quiet --all-targets --features python -- -D warnings
+	$(PY) -m ruff check python tests benches
+	$(PY) -m ruff format --check python tests benches
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest atsock._core
+
+bench: build
+	$(PY) -m pytest benches -q --benchmark-enable --benchmark-autosave \
+		--benchmark-columns=min,median,mean,ops --benchmark-sort=name -p no:randomly
+
+demo: build
+	$(PY) -m atsock demo
+
+clean:
+	rm -rf $(VENV) target .benchmarks .pytest_cache .mypy_cache .ruff_cache
+	find python -name '*.so' -delete

@@ -1,0 +1,51 @@
+"""atsock: drive a serial-attached Wi-Fi module's TCP/IP AT command set from Python.
+
+The protocol machinery (framing, parameters, ``+++`` guard, packetizing) is the Rust
+core in :mod:`atsock._core`; this package re-exports it so users never import ``_core``.
+"""
+
+from __future__ import annotations
+
+from atsock._core import (
+    DEFAULT_GUARD_NS,
+    DEFAULT_IDLE_NS,
+    DEFAULT_MAX_LINE,
+    DEFAULT_MAX_PACKET,
+    DEFAULT_MAX_PAYLOAD,
+    MAX_COMMAND_LINE,
+    ATError,
+    CommandFramer,
+    Frame,
+    FramingError,
+    Guard,
+    Packetizer,
+    ResponseFramer,
+    __version__,
+    build_profile,
+    format_param,
+    format_params,
+    needs_quoting,
+    parse_params,
+)
+
+__all__ = [
+    "DEFAULT_GUARD_NS",
+    "DEFAULT_IDLE_NS",
+    "DEFAULT_MAX_LINE",
+    "DEFAULT_MAX_PACKET",
+    "DEFAULT_MAX_PAYLOAD",
+    "MAX_COMMAND_LINE",
+    "ATError",
+    "CommandFramer",
+    "Frame",
+    "FramingError",
+    "Guard",
+    "Packetizer",
+    "ResponseFramer",
+    "__version__",
+    "build_profile",
+    "format_param",
+    "format_params",
+    "needs_quoting",
+    "parse_params",
+]

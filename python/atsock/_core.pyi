@@ -1,0 +1,159 @@
+"""Type stubs of the Rust core (kept honest by ``python -m mypy.stubtest atsock._core``)."""
+
+from collections.abc import Iterable
+from typing import Literal, final, overload
+
+from typing_extensions import Buffer
+
+__all__ = [
+    "DEFAULT_GUARD_NS",
+    "DEFAULT_IDLE_NS",
+    "DEFAULT_MAX_LINE",
+    "DEFAULT_MAX_PACKET",
+    "DEFAULT_MAX_PAYLOAD",
+    "MAX_COMMAND_LINE",
+    "ATError",
+    "CommandFramer",
+    "Frame",
+    "FramingError",
+    "Guard",
+    "Packetizer",
+    "ResponseFramer",
+    "__version__",
+    "build_profile",
+    "format_param",
+    "format_params",
+    "needs_quoting",
+    "parse_params",
+]
+
+__version__: str
+DEFAULT_MAX_LINE: int
+DEFAULT_MAX_PAYLOAD: int
+DEFAULT_GUARD_NS: int
+DEFAULT_MAX_PACKET: int
+DEFAULT_IDLE_NS: int
+MAX_COMMAND_LINE: int
+
+_FrameKind = Literal[
+    "ok",
+    "error",
+    "echo",
+    "info",
+    "ready",
+    "busy",
+    "connect",
+    "prompt",
+    "urc",
+    "socketread",
+    "sslcret",
+    "data",
+    "exit",
+]
+
+class ATError(Exception):
+    """Base class of every error atsock raises about the module or its protocol."""
+
+class FramingError(ATError):
+    """The module's output broke the framing rules; the framer has resynchronised."""
+
+    frames: list[Frame]
+
+@final
+class Frame:
+    """One unit of the module's output."""
+
+    @property
+    def kind(self) -> _FrameKind: ...
+    @property
+    def line(self) -> bytes | None: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def payload(self) -> bytes | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def fields(self) -> list[str]: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def code(self) -> int | None: ...
+
+@final
+class ResponseFramer:
+    """Incremental framer of the module's output (module → host)."""
+
+    def __new__(cls, max_line: int = ..., max_payload: int = ...) -> ResponseFramer: ...
+    def feed(self, data: Buffer) -> list[Frame]: ...
+    def arm_transparent(self) -> None: ...
+    def enter_passthrough(self) -> None: ...
+    def begin_exit(self) -> None: ...
+    def leave_passthrough(self) -> None: ...
+    def reset(self) -> None: ...
+    @property
+    def passthrough(self) -> bool: ...
+    @property
+    def exit_pending(self) -> bool: ...
+    @property
+    def armed(self) -> bool: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def max_line(self) -> int: ...
+    @property
+    def max_payload(self) -> int: ...
+
+@final
+class Guard:
+    """``+++`` escape detector with guard time (host → module stream, transparent mode)."""
+
+    def __new__(cls, guard_ns: int = ...) -> Guard: ...
+    def feed(self, data: Buffer, now_ns: int) -> tuple[bool, bytes]: ...
+    def poll(self, now_ns: int) -> tuple[bool, bytes]: ...
+    def reset(self, now_ns: int) -> None: ...
+    @property
+    def deadline(self) -> int | None: ...
+    @property
+    def held(self) -> int: ...
+    @property
+    def guard_ns(self) -> int: ...
+
+@final
+class Packetizer:
+    """Packets of at most ``max_packet`` bytes, flushed early after ``idle_ns``."""
+
+    def __new__(cls, max_packet: int = ..., idle_ns: int = ...) -> Packetizer: ...
+    def push(self, data: Buffer, now_ns: int) -> list[bytes]: ...
+    def poll(self, now_ns: int) -> bytes | None: ...
+    def flush(self) -> bytes | None: ...
+    @property
+    def deadline(self) -> int | None: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def max_packet(self) -> int: ...
+    @property
+    def idle_ns(self) -> int: ...
+
+@final
+class CommandFramer:
+    """The module side of the UART: command lines, and raw bytes after a prompt."""
+
+    def __new__(cls, max_line: int = ...) -> CommandFramer: ...
+    def push(self, data: Buffer) -> None: ...
+    def next_event(self) -> tuple[Literal["line", "raw"], bytes] | None: ...
+    def expect_raw(self, n: int) -> None: ...
+    @property
+    def raw_remaining(self) -> int: ...
+    @property
+    def buffered(self) -> int: ...
+
+@overload
+def parse_params(data: str) -> list[str]: ...
+@overload
+def parse_params(data: Buffer) -> list[bytes]: ...
+def format_param(value: str | Buffer) -> bytes: ...
+def format_params(values: Iterable[str | Buffer]) -> bytes: ...
+def needs_quoting(value: str | Buffer) -> bool: ...
+def build_profile() -> Literal["release", "debug"]: ...

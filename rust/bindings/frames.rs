@@ -1,0 +1,342 @@
+//! Python classes of the response framer: `Frame` and `ResponseFramer`.
+//!
+//! Frames share the framed bytes (an `Arc` of the framer's consumed buffer, or the
+//! caller's own `bytes` in passthrough) and copy a slice out only when asked for it.
+
+use std::sync::Arc;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
+
+use super::{framing_error, with_bytes};
+use crate::response_framer::{self as rf, Frame as CoreFrame, PayloadSource, Span};
+
+/// Where a frame's bytes live: the framer's consumed buffer, or the caller's own bytes.
+enum Arena {
+    Owned(Arc<Vec<u8>>),
+    Input(Py<PyBytes>),
+}
+
+impl Arena {
+    fn share(&self, py: Python<'_>) -> Arena {
+        match self {
+            Arena::Owned(v) => Arena::Owned(Arc::clone(v)),
+            Arena::Input(b) => Arena::Input(b.clone_ref(py)),
+        }
+    }
+
+    fn slice<'a>(&'a self, py: Python<'a>, span: Span) -> &'a [u8] {
+        let all: &[u8] = match self {
+            Arena::Owned(v) => v,
+            Arena::Input(b) => b.as_bytes(py),
+        };
+        all.get(span.start..span.end).unwrap_or(&[])
+    }
+
+    fn bytes<'py>(&self, py: Python<'py>, span: Span) -> Bound<'py, PyBytes> {
+        if let Arena::Input(b) = self {
+            let bound = b.bind(py);
+            if span.start == 0 && span.end == bound.as_bytes().len() {
+                return bound.clone();
+            }
+        }
+        PyBytes::new(py, self.slice(py, span))
+    }
+}
+
+/// One unit of the module's output: a line, a prompt, an event, a payload or data.
+#[pyclass(module = "atsock._core", frozen, freelist = 256)]
+pub struct Frame {
+    frame: CoreFrame,
+    arena: Arena,
+}
+
+impl Frame {
+    fn line_span(&self) -> Option<Span> {
+        match self.frame {
+            CoreFrame::Ok { line }
+            | CoreFrame::Error { line, .. }
+            | CoreFrame::Echo { line }
+            | CoreFrame::Info { line }
+            | CoreFrame::Ready { line }
+            | CoreFrame::Busy { line }
+            | CoreFrame::Connect { line, .. }
+            | CoreFrame::Urc { line } => Some(line),
+            CoreFrame::Payload { header, .. } => Some(header),
+            CoreFrame::Prompt | CoreFrame::Data { .. } | CoreFrame::TransparentExit => None,
+        }
+    }
+
+    /// `(name, rest)` of a `+NAME:rest` / `+EVENT:NAME,rest` / `+NAME,rest` line.
+    fn split_name<'a>(&self, line: &'a [u8]) -> (Option<&'a [u8]>, &'a [u8]) {
+        let body = match self.frame {
+            CoreFrame::Urc { .. }
+            | CoreFrame::Payload {
+                source: PayloadSource::SocketDown,
+                ..
+            } => line.strip_prefix(b"+EVENT:").unwrap_or(line),
+            _ => match line.strip_prefix(b"+") {
+                Some(body) => body,
+                None => return (None, line),
+            },
+        };
+        match body.iter().position(|&b| b == b':' || b == b',') {
+            Some(i) => (body.get(..i), body.get(i + 1..).unwrap_or(&[])),
+            None => (Some(body), &[]),
+        }
+    }
+}
+
+#[pymethods]
+impl Frame {
+    /// ok, error, echo, info, ready, busy, connect, prompt, urc, socketread, sslcret, data, exit.
+    #[getter]
+    fn kind<'py>(&self, py: Python<'py>) -> &Bound<'py, PyString> {
+        match self.frame {
+            CoreFrame::Ok { .. } => intern!(py, "ok"),
+            CoreFrame::Error { .. } => intern!(py, "error"),
+            CoreFrame::Echo { .. } => intern!(py, "echo"),
+            CoreFrame::Info { .. } => intern!(py, "info"),
+            CoreFrame::Ready { .. } => intern!(py, "ready"),
+            CoreFrame::Busy { .. } => intern!(py, "busy"),
+            CoreFrame::Connect { .. } => intern!(py, "connect"),
+            CoreFrame::Prompt => intern!(py, "prompt"),
+            CoreFrame::Urc { .. } => intern!(py, "urc"),
+            CoreFrame::Payload {
+                source: PayloadSource::SocketDown,
+                ..
+            } => intern!(py, "urc"),
+            CoreFrame::Payload {
+                source: PayloadSource::SocketRead,
+                ..
+            } => {
+                intern!(py, "socketread")
+            }
+            CoreFrame::Payload {
+                source: PayloadSource::SslCert,
+                ..
+            } => intern!(py, "sslcret"),
+            CoreFrame::Data { .. } => intern!(py, "data"),
+            CoreFrame::TransparentExit => intern!(py, "exit"),
+        }
+    }
+
+    /// The line without its line end (for payload frames: the header before the data).
+    #[getter]
+    fn line<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.line_span().map(|s| self.arena.bytes(py, s))
+    }
+
+    /// The line decoded as text (invalid UTF-8 replaced).
+    #[getter]
+    fn text(&self, py: Python<'_>) -> Option<String> {
+        self.line_span()
+            .map(|s| String::from_utf8_lossy(self.arena.slice(py, s)).into_owned())
+    }
+
+    /// The raw bytes a payload frame, an active-mode SocketDown or passthrough data carried.
+    #[getter]
+    fn payload<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        match self.frame {
+            CoreFrame::Payload { payload, .. } | CoreFrame::Data { payload } => {
+                Some(self.arena.bytes(py, payload))
+            }
+            _ => None,
+        }
+    }
+
+    /// Event name of a URC, command name of an error code or of a `+NAME:` line.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Option<String> {
+        if let CoreFrame::Error { command, .. } = self.frame {
+            return command.map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned());
+        }
+        let line = self.arena.slice(py, self.line_span()?);
+        let (name, _) = self.split_name(line);
+        name.map(|n| String::from_utf8_lossy(n).into_owned())
+    }
+
+    /// Comma-separated values after the name (whole line for rows without a name).
+    #[getter]
+    fn fields(&self, py: Python<'_>) -> Vec<String> {
+        let Some(span) = self.line_span() else {
+            return Vec::new();
+        };
+        match self.frame {
+            CoreFrame::Info { .. } | CoreFrame::Urc { .. } | CoreFrame::Payload { .. } => {}
+            _ => return Vec::new(),
+        }
+        let (_, rest) = self.split_name(self.arena.slice(py, span));
+        if rest.is_empty() {
+            return Vec::new();
+        }
+        rest.split(|&b| b == b',')
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect()
+    }
+
+    /// ConID of a payload frame or of `connect success`; certificate type for sslcret.
+    #[getter]
+    fn id(&self) -> Option<u32> {
+        match self.frame {
+            CoreFrame::Payload { id, .. } => Some(id),
+            CoreFrame::Connect { con_id, .. } => Some(con_id),
+            _ => None,
+        }
+    }
+
+    /// The firmware error code of an `ERROR` (from a preceding `+CMD:<code>` line).
+    #[getter]
+    fn code(&self) -> Option<u32> {
+        match self.frame {
+            CoreFrame::Error { code, .. } => code,
+            _ => None,
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let kind = self.kind(py).to_string();
+        match self.frame {
+            CoreFrame::Payload { payload, .. } | CoreFrame::Data { payload } => {
+                format!(
+                    "<Frame {kind} id={:?} payload={} bytes>",
+                    self.id(),
+                    payload.len()
+                )
+            }
+            CoreFrame::Error { code, .. } => format!("<Frame error code={code:?}>"),
+            _ => match self.text(py) {
+                // echo of AT+SSLCRET / info lines carry no secrets; payloads are above
+                Some(t) => format!("<Frame {kind} {t:?}>"),
+                None => format!("<Frame {kind}>"),
+            },
+        }
+    }
+}
+
+/// Frames the module's output (see the Rust docs of `response_framer` for the grammar).
+#[pyclass(module = "atsock._core")]
+pub struct ResponseFramer {
+    inner: rf::ResponseFramer,
+}
+
+#[pymethods]
+impl ResponseFramer {
+    #[new]
+    #[pyo3(signature = (max_line = rf::DEFAULT_MAX_LINE, max_payload = rf::DEFAULT_MAX_PAYLOAD))]
+    fn new(max_line: usize, max_payload: usize) -> Self {
+        ResponseFramer {
+            inner: rf::ResponseFramer::new(max_line, max_payload),
+        }
+    }
+
+    /// Feeds module output in any chunking; returns the frames it completed.
+    /// Raises FramingError (with `.frames`) when a limit was exceeded.
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        // transparent streaming: hand the caller's own bytes object back, uncopied
+        if self.inner.in_passthrough() && !self.inner.exit_pending() && self.inner.pending() == 0 {
+            if let Ok(b) = data.cast::<PyBytes>() {
+                let len = b.as_bytes().len();
+                if len == 0 {
+                    return Ok(PyList::empty(py));
+                }
+                let frame = Frame {
+                    frame: CoreFrame::Data {
+                        payload: Span { start: 0, end: len },
+                    },
+                    arena: Arena::Input(b.clone().unbind()),
+                };
+                return PyList::new(py, [frame]);
+            }
+        }
+        with_bytes(data, |bytes| self.inner.push(bytes))?;
+        let mut frames = Vec::new();
+        let mut first_error = None;
+        let mut more_errors = 0;
+        loop {
+            match self.inner.next_frame() {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break,
+                Err(e) if first_error.is_none() => first_error = Some(e),
+                Err(_) => more_errors += 1,
+            }
+        }
+        let list = if frames.is_empty() {
+            PyList::empty(py)
+        } else {
+            let arena = Arena::Owned(Arc::new(self.inner.take_consumed()));
+            PyList::new(
+                py,
+                frames.into_iter().map(|frame| Frame {
+                    frame,
+                    arena: arena.share(py),
+                }),
+            )?
+        };
+        match first_error {
+            Some(e) => Err(framing_error(py, e, more_errors, list)),
+            None => Ok(list),
+        }
+    }
+
+    /// The next `>` prompt starts passthrough (call before sending AT+SOCKETTT).
+    fn arm_transparent(&mut self) {
+        self.inner.arm_transparent();
+    }
+
+    /// Every following byte is passthrough data.
+    fn enter_passthrough(&mut self) {
+        self.inner.enter_passthrough();
+    }
+
+    /// A `+++` went out: the module's `\r\nOK\r\n` now ends passthrough.
+    fn begin_exit(&mut self) {
+        self.inner.begin_exit();
+    }
+
+    /// Back to line framing without waiting for the exit reply.
+    fn leave_passthrough(&mut self) {
+        self.inner.leave_passthrough();
+    }
+
+    /// Forgets all buffered bytes and modes (the module reset).
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    #[getter]
+    fn passthrough(&self) -> bool {
+        self.inner.in_passthrough()
+    }
+
+    #[getter]
+    fn exit_pending(&self) -> bool {
+        self.inner.exit_pending()
+    }
+
+    #[getter]
+    fn armed(&self) -> bool {
+        self.inner.armed()
+    }
+
+    /// Bytes buffered as a partial frame.
+    #[getter]
+    fn pending(&self) -> usize {
+        self.inner.pending()
+    }
+
+    #[getter]
+    fn max_line(&self) -> usize {
+        self.inner.max_line()
+    }
+
+    #[getter]
+    fn max_payload(&self) -> usize {
+        self.inner.max_payload()
+    }
+}
