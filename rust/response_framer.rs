@@ -17,7 +17,8 @@
 //! "+SSLCRET:" type "," len "," <len raw bytes>           Payload (SslCert)
 //! line "\n" (a trailing "\r" is dropped), then by content:
 //!   "OK" → Ok        "ERROR" → Error (code of a directly preceding "+CMD:<digits>")
-//!   "+EVENT:…" → Urc "AT…"/"at…" → Echo   "ready" → Ready   "[Busy]…" → Busy
+//!   "+EVENT:…" → Urc   "AT…"/"at…" → Echo (not "AT " / "AT:")   "ready" → Ready
+//!   "[Busy]…" → Busy
 //!   "connect success ConID=<n>" → Connect   anything else → Info
 //! ```
 //!
@@ -446,7 +447,10 @@ impl ResponseFramer {
                 self.pending_code = pending;
                 Frame::Urc { line }
             }
-            [b'A' | b'a', b'T' | b't', ..] => Frame::Echo { line },
+            // "AT", "ATE0", "AT+…" are echo; "AT version:…" (AT+GMR) is information
+            [b'A' | b'a', b'T' | b't', rest @ ..] if !matches!(rest.first(), Some(b' ' | b':')) => {
+                Frame::Echo { line }
+            }
             _ if text.starts_with(b"[Busy]") => Frame::Busy { line },
             _ => {
                 if let Some(digits) = text.strip_prefix(b"connect success ConID=") {

@@ -195,6 +195,18 @@ fn error_code_survives_an_urc_in_between() {
 }
 
 #[test]
+fn gmr_lines_starting_with_at_and_a_space_are_information() {
+    assert_eq!(
+        frames(b"AT+GMR\r\nAT version:1.0\r\nOK\r\n"),
+        vec![
+            Owned::Echo(b"AT+GMR".to_vec()),
+            info("AT version:1.0"),
+            Owned::Ok
+        ]
+    );
+}
+
+#[test]
 fn plain_error_has_no_code() {
     assert_eq!(
         frames(b"Unknown cmd:AT+FOO\r\nERROR\r\n"),

@@ -6,6 +6,8 @@ core in :mod:`atsock._core`; this package re-exports it so users never import ``
 
 from __future__ import annotations
 
+import serial as _serial
+
 from atsock._core import (
     DEFAULT_GUARD_NS,
     DEFAULT_IDLE_NS,
@@ -49,3 +51,7 @@ __all__ = [
     "needs_quoting",
     "parse_params",
 ]
+
+# ``serial.serial_for_url("emu://")`` opens an in-process module emulator.
+if "atsock.urlhandler" not in _serial.protocol_handler_packages:
+    _serial.protocol_handler_packages.append("atsock.urlhandler")

@@ -1,15 +1,30 @@
-"""The ``atsock`` command line.
+"""The ``atsock`` command line (also ``python -m atsock``).
 
-Subcommands arrive with their issues; until the demo lands, ``atsock demo`` says so
-plainly instead of pretending.
+Errors are one clear line on stderr and a non-zero status, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
+from types import FrameType
 
 import atsock
+
+EPILOG_EMULATE = """examples:
+  atsock emulate --pty                    # prints /dev/pts/N, then serves it
+  atsock emulate --tcp 127.0.0.1:0        # prints socket://127.0.0.1:PORT
+  atsock emulate --pty --baud 115200 --state flash.json
+"""
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -20,17 +35,76 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"atsock {atsock.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("demo", help="stream data through an emulated module (not yet available)")
+
+    emulate = sub.add_parser(
+        "emulate",
+        help="run the module emulator on a pty or a TCP port",
+        description="Run the module emulator. The first line on stdout is the pyserial URL "
+        "to open; logs go to stderr. Stops cleanly on Ctrl-C / SIGTERM.",
+        epilog=EPILOG_EMULATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = emulate.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    where.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="serve on a TCP port")
+    emulate.add_argument("--guard-time", type=float, default=0.02, metavar="SECONDS",
+                         help="+++ guard time (default 0.02)")  # fmt: skip
+    emulate.add_argument("--baud", type=int, metavar="N",
+                         help="pace the UART at N baud (N/10 B/s); default unpaced")  # fmt: skip
+    emulate.add_argument("--state", metavar="FILE",
+                         help="the module's flash file (certificates, DNS, …)")  # fmt: skip
+    emulate.add_argument("--no-echo", action="store_true", help="start with echo off (ATE0)")
+    emulate.add_argument("--listen-host", default="127.0.0.1",
+                         help="where AT+SOCKET servers bind (default 127.0.0.1)")  # fmt: skip
+    emulate.add_argument("--dns-port", type=int, default=53,
+                         help="port of the DNS servers set with AT+WDNS (default 53)")  # fmt: skip
+    emulate.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     return parser
 
 
+def _emulate(args: argparse.Namespace) -> int:
+    from atsock.emulator import Emulator
+
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(name)s: %(message)s")
+    host, port = args.tcp if args.tcp else ("127.0.0.1", 0)
+    emu = Emulator(
+        transport="tcp" if args.tcp else "pty",
+        host=host,
+        port=port,
+        guard_time=args.guard_time,
+        baud=args.baud,
+        state=args.state,
+        echo=False if args.no_echo else None,
+        listen_host=args.listen_host,
+        dns_port=args.dns_port,
+    )
+    print(emu.url, flush=True)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        emu.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    emu.serve_forever()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
-    if args.command == "demo":
-        print(
-            "atsock demo: not yet — the emulator and driver it runs on are still being built.\n"
-            f"The core is ready: atsock {atsock.__version__} ({atsock.build_profile()} build). "
-            "Run `make test` to see it tested.",
-        )
-        return 0
-    _build_parser().print_help(sys.stderr)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "emulate":
+            return _emulate(args)
+        if args.command == "demo":
+            print(
+                "atsock demo: not yet — the driver it runs on is still being built.\n"
+                f"The core and the emulator are ready: atsock {atsock.__version__} "
+                f"({atsock.build_profile()} build). Run `make test` to see them tested.",
+            )
+            return 0
+    except (OSError, ValueError, atsock.ATError) as exc:
+        print(f"atsock {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    parser.print_help(sys.stderr)
     return 2

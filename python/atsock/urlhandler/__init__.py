@@ -1,0 +1,1 @@
+"""pyserial URL handlers of atsock (``emu://``), via ``serial.protocol_handler_packages``."""
