@@ -30,7 +30,7 @@ test-rust:
 	cargo test --quiet
 
 test-python: build
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests benches
 
 lint: build
 	cargo fmt --check

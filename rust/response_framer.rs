@@ -221,7 +221,7 @@ impl ResponseFramer {
     pub fn push(&mut self, data: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
-            self.scanned -= self.pos;
+            self.scanned = self.scanned.saturating_sub(self.pos);
             self.pos = 0;
         }
         self.buf.extend_from_slice(data);
@@ -243,7 +243,7 @@ impl ResponseFramer {
         let tail = self.buf.get(self.pos..).unwrap_or(&[]).to_vec();
         let mut head = std::mem::replace(&mut self.buf, tail);
         head.truncate(self.pos);
-        self.scanned -= self.pos;
+        self.scanned = self.scanned.saturating_sub(self.pos);
         self.pos = 0;
         head
     }
@@ -309,6 +309,7 @@ impl ResponseFramer {
                 self.after_prompt = false;
                 if first == b' ' {
                     self.pos += 1;
+                    self.scanned = self.scanned.max(self.pos);
                     continue;
                 }
             }

@@ -76,6 +76,12 @@ def test_prompt_has_no_line_end() -> None:
     assert [f.kind for f in framer.feed(b"AT+SOCKETSEND=1,3\r\n>")] == ["echo", "prompt"]
 
 
+def test_reply_after_prompt_and_space_at_the_end_of_a_read() -> None:
+    framer = ResponseFramer()
+    assert [f.kind for f in framer.feed(b"> ")] == ["prompt"]
+    assert [f.kind for f in framer.feed(b"\r\nOK\r\n")] == ["ok"]
+
+
 def test_accepts_bytearray_and_memoryview() -> None:
     framer = ResponseFramer()
     assert [f.kind for f in framer.feed(bytearray(b"OK\r\n"))] == ["ok"]
