@@ -1,0 +1,490 @@
+"""``Module``: the driver of one Wi-Fi module on one serial port.
+
+One reader thread feeds everything the module prints to the Rust core's
+:class:`~atsock.ResponseFramer`; frames go to the command in flight (one at a time),
+URCs become typed events (a bounded queue and callbacks), transparent-mode data goes
+to the open stream. Every wait is bounded by a timeout. The typed command methods live
+in :mod:`atsock.commands`; this file is the machinery they run on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import serial
+
+from atsock._core import Frame, FramingError, ResponseFramer
+from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
+from atsock.events import EventQueue, parse_event
+from atsock.portio import PortReader
+from atsock.types import (
+    Event,
+    ModuleRestarted,
+    SocketData,
+    SocketDisconnected,
+    SocketSeed,
+    SocketType,
+)
+from atsock.wiretrace import trace
+
+log = logging.getLogger(__name__)
+
+#: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
+BUSY_RETRY = 0.05
+#: Received active-mode data kept per ConID for socket objects before dropping.
+RX_BUFFER_MAX = 1 << 20
+
+EventCallback = Callable[[Event], None]
+
+
+@dataclass
+class Conn:
+    """What the driver knows of one ConID (updated by the reader thread)."""
+
+    con_id: int
+    type: SocketType | None = None
+    buffer: bytearray = field(default_factory=bytearray)
+    notified: int = 0
+    peer_closed: bool = False
+    gone: BaseException | None = None
+    seeds: deque[int] = field(default_factory=deque)
+    dropped: int = 0
+
+
+@dataclass
+class Pending:
+    """The command in flight and what the module answered so far."""
+
+    line: bytes
+    frames: list[Frame] = field(default_factory=list)
+    final: Frame | None = None
+    prompted: bool = False
+    busy: bool = False
+    failure: BaseException | None = None
+
+    @property
+    def name(self) -> str:
+        text = self.line.decode("ascii", "replace")
+        return text.split("=", 1)[0].rstrip("?")
+
+
+class ModuleCore:
+    """The port, the reader thread, the command machinery and the event plumbing."""
+
+    def __init__(
+        self,
+        port: str | serial.SerialBase,
+        *,
+        baudrate: int = 115200,
+        timeout: float = 5.0,
+        guard_time: float = 0.02,
+        exit_delay: float = 1.0,
+        link_rate: float | None = None,
+        max_events: int = 10_000,
+        **serial_options: Any,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.timeout = timeout
+        self.guard_time = guard_time
+        self.exit_delay = exit_delay
+        self.serial: serial.SerialBase
+        if isinstance(port, str):
+            self.serial = serial.serial_for_url(
+                port, baudrate=baudrate, timeout=0, **serial_options
+            )
+        else:
+            self.serial = port
+        #: bytes/s of the link where the port cannot say (a pty in front of a paced emulator)
+        self.link_rate = link_rate or getattr(self.serial, "link_rate", None)
+        self.events = EventQueue(max_events)
+        self.framing_errors = 0
+        self._framer = ResponseFramer()
+        self._framer_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._cmd_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pending: Pending | None = None
+        self._conns: dict[int, Conn] = {}
+        self._callbacks: list[EventCallback] = []
+        self._callback_queue: EventQueue | None = None
+        self._expect_ready = False
+        self._ready_seen = threading.Event()
+        self._secret_rx = False
+        self._dead: BaseException | None = None
+        self._closing = False
+        self._exit_time = 0.0
+        self._line_free = 0.0
+        #: set by the transparent stream while it owns the port
+        self.transparent_sink: Callable[[bytes], None] | None = None
+        self.transparent_exited = threading.Event()
+        self.transparent_active = False
+        flush_input = getattr(self.serial, "reset_input_buffer", None)
+        if flush_input is not None:
+            try:
+                flush_input()  # stale output (an old banner) is not ours
+            except (OSError, serial.SerialException):
+                pass
+        self._reader = PortReader(self.serial)
+        self._thread = threading.Thread(target=self._read_loop, name="atsock-reader", daemon=True)
+        self._thread.start()
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stops the reader and closes the port (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._thread.join(2.0)
+        if self._callback_queue is not None:
+            self._callback_queue.put(ModuleRestarted())  # wakes the dispatcher; it sees _closing
+        try:
+            self.serial.close()
+        except (OSError, serial.SerialException):
+            pass
+        with self._cond:
+            for conn in self._conns.values():
+                conn.gone = conn.gone or SocketClosed(f"ConID {conn.con_id}: module closed")
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    # ---- writing ----------------------------------------------------------------------
+
+    def write(self, data: bytes, *, secret: bool = False) -> None:
+        """Writes raw bytes to the module (the caller owns the protocol state)."""
+        if self._dead is not None:
+            raise ATError(f"the module's port failed: {self._dead}") from self._dead
+        trace("TX", data, secret=secret)
+        with self._write_lock:
+            try:
+                self.serial.write(data)
+            except (OSError, serial.SerialException) as exc:
+                raise ATError(f"cannot write to the module's port: {exc}") from exc
+            if self.link_rate:
+                now = time.monotonic()
+                self._line_free = max(self._line_free, now) + len(data) / self.link_rate
+
+    def drain(self) -> None:
+        """Waits until written bytes have left the host (or, on a pty, are estimated to)."""
+        try:
+            self.serial.flush()
+        except (OSError, serial.SerialException, AttributeError):
+            pass
+        remaining = self._line_free - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+
+    # ---- the reader thread ---------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        while not self._closing:
+            try:
+                data = self._reader.read()
+            except (OSError, serial.SerialException, ValueError, TypeError) as exc:
+                if not self._closing:
+                    self._port_failed(exc)
+                return
+            if not data:
+                continue
+            trace("RX", data, secret=self._secret_rx)
+            with self._framer_lock:
+                try:
+                    frames = self._framer.feed(data)
+                except FramingError as exc:
+                    frames = exc.frames
+                    self._framing_error(exc)
+            for frame in frames:
+                try:
+                    self._dispatch(frame)
+                except Exception:
+                    log.exception("dispatching %r failed", frame)
+
+    def _port_failed(self, exc: BaseException) -> None:
+        log.error("reading the module's port failed: %s", exc)
+        with self._cond:
+            self._dead = exc
+            self._cond.notify_all()
+        self.transparent_exited.set()
+
+    def _framing_error(self, exc: FramingError) -> None:
+        self.framing_errors += 1
+        log.warning("module output broke framing (resynchronised): %s", exc)
+        with self._cond:
+            if self._pending is not None and self._pending.failure is None:
+                self._pending.failure = exc
+
+    def _dispatch(self, frame: Frame) -> None:
+        kind = frame.kind
+        if kind == "data":
+            sink = self.transparent_sink
+            if sink is not None and frame.payload:
+                sink(frame.payload)
+            return
+        if kind == "exit":
+            self.transparent_exited.set()
+            return
+        if kind == "urc":
+            self._on_event(parse_event(frame))
+            return
+        if kind == "ready":
+            self._on_ready()
+            return
+        with self._cond:
+            pending = self._pending
+            if pending is None:
+                if kind not in ("echo", "ok"):
+                    log.debug("unsolicited %r", frame)
+                return
+            if kind == "echo":
+                return
+            if kind == "busy":
+                pending.busy = True
+            elif kind in ("ok", "error"):
+                pending.final = frame
+            elif kind == "prompt":
+                pending.prompted = True
+            else:
+                pending.frames.append(frame)
+            self._cond.notify_all()
+
+    def _on_ready(self) -> None:
+        with self._cond:
+            expected = self._expect_ready
+            self._expect_ready = False
+            if not expected:
+                log.warning("module reset unexpectedly: every ConID is gone")
+            reason = ModuleReset("the module reset (printed 'ready'): every ConID is gone")
+            for conn in self._conns.values():
+                conn.gone = conn.gone or reason
+            self._conns.clear()
+            if not expected and self._pending is not None:
+                self._pending.failure = reason
+            self._cond.notify_all()
+        with self._framer_lock:
+            self._framer.leave_passthrough()
+        self.transparent_exited.set()
+        self._ready_seen.set()
+        self._publish(ModuleRestarted())
+
+    def _on_event(self, event: Event) -> None:
+        with self._cond:
+            if isinstance(event, SocketData):
+                conn = self._conns.setdefault(event.con_id, Conn(event.con_id))
+                if event.data is None:
+                    conn.notified += 1
+                elif len(conn.buffer) + len(event.data) <= RX_BUFFER_MAX:
+                    conn.buffer += event.data
+                else:
+                    conn.dropped += len(event.data)
+                    log.warning("ConID %d: receive buffer full, %d bytes dropped", event.con_id,
+                                len(event.data))  # fmt: skip
+            elif isinstance(event, SocketSeed):
+                self._conns.setdefault(event.con_id, Conn(event.con_id))
+                server = self._conns.setdefault(event.server_con_id, Conn(event.server_con_id))
+                server.seeds.append(event.con_id)
+            elif isinstance(event, SocketDisconnected):
+                self._conns.setdefault(event.con_id, Conn(event.con_id)).peer_closed = True
+            self._cond.notify_all()
+        self._publish(event)
+
+    def _publish(self, event: Event) -> None:
+        self.events.put(event)
+        if self._callback_queue is not None:
+            self._callback_queue.put(event)
+
+    # ---- callbacks ---------------------------------------------------------------------
+
+    def on_event(self, callback: EventCallback) -> None:
+        """Calls ``callback(event)`` for every event, on a dispatcher thread of its own
+        (so a callback may run module commands)."""
+        self._callbacks.append(callback)
+        if self._callback_queue is None:
+            self._callback_queue = EventQueue()
+            threading.Thread(target=self._run_callbacks, name="atsock-events", daemon=True).start()
+
+    def _run_callbacks(self) -> None:
+        assert self._callback_queue is not None
+        while not self._closing:
+            try:
+                event = self._callback_queue.get(timeout=0.2)
+            except TimeoutError:
+                continue
+            if self._closing:
+                return
+            for callback in list(self._callbacks):
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("event callback %r failed", callback)
+
+    # ---- commands ----------------------------------------------------------------------
+
+    def execute(
+        self,
+        line: bytes,
+        *,
+        timeout: float | None = None,
+        payload: bytes | None = None,
+        secret: bool = False,
+        secret_reply: bool = False,
+        until_prompt: bool = False,
+    ) -> Pending:
+        """Sends one command line, waits for its final result and returns what came back.
+
+        ``payload`` is written after the ``>`` prompt; ``until_prompt`` returns as soon as
+        the prompt arrives (AT+SOCKETTT). ``[Busy]Cmd running`` is retried until the
+        timeout. Raises :class:`CommandError` on ``ERROR``, :class:`Timeout`,
+        :class:`ModuleReset`, or the framing error that garbled the reply.
+        """
+        if b"\r" in line or b"\n" in line:
+            raise ValueError("a command line cannot contain CR or LF")
+        if self.transparent_active:
+            raise ATError("the module is in transparent mode: close the stream first")
+        budget = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        with self._cmd_lock:
+            wait = self._exit_time - time.monotonic()
+            if wait > 0:  # the firmware wants quiet after leaving transparent mode
+                time.sleep(wait)
+            while True:
+                pending = Pending(line)
+                with self._cond:
+                    self._pending = pending
+                    self._secret_rx = secret_reply
+                try:
+                    self.write(line + b"\r\n")
+                    if payload is not None or until_prompt:
+                        self._wait(pending, deadline, budget, lambda p: p.prompted)
+                        if until_prompt and pending.prompted:
+                            return pending
+                        if pending.prompted and payload is not None:
+                            self.write(payload, secret=secret)
+                    self._wait(pending, deadline, budget, lambda p: False)
+                finally:
+                    with self._cond:
+                        self._pending = None
+                        self._secret_rx = False
+                if pending.busy and pending.final is None:
+                    if time.monotonic() + BUSY_RETRY >= deadline:
+                        raise Timeout(f"{pending.name}: module still busy after {budget:g} s")
+                    time.sleep(BUSY_RETRY)
+                    continue
+                return self._finish(pending)
+
+    def _wait(
+        self, pending: Pending, deadline: float, budget: float, done: Callable[[Pending], bool]
+    ) -> None:
+        with self._cond:
+            while not (done(pending) or pending.final is not None or pending.busy):
+                if pending.failure is not None and not isinstance(pending.failure, FramingError):
+                    raise pending.failure
+                if self._dead is not None:
+                    raise ATError(f"the module's port failed: {self._dead}") from self._dead
+                if self._closing:
+                    raise ATError("the module was closed")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Timeout(f"{pending.name}: no reply from the module within {budget:g} s")
+                self._cond.wait(remaining)
+
+    def _finish(self, pending: Pending) -> Pending:
+        final = pending.final
+        assert final is not None
+        if pending.failure is not None:
+            raise pending.failure
+        if final.kind == "error":
+            detail = next(
+                (f.text for f in pending.frames if f.text and f.text.startswith("Unknown cmd")),
+                None,
+            )
+            raise CommandError(pending.name, final.code, detail)
+        return pending
+
+    # ---- ConID bookkeeping (for socket objects) --------------------------------------------
+
+    def conn(self, con_id: int) -> Conn:
+        with self._cond:
+            return self._conns.setdefault(con_id, Conn(con_id))
+
+    def forget(self, con_id: int, reason: BaseException) -> None:
+        with self._cond:
+            conn = self._conns.pop(con_id, None)
+            if conn is not None:
+                conn.gone = reason
+            self._cond.notify_all()
+
+    def known(self, con_id: int) -> bool:
+        with self._cond:
+            conn = self._conns.get(con_id)
+            return conn is not None and conn.gone is None and conn.type is not None
+
+    def wait_conn(self, con_id: int, ready: Callable[[Conn], bool], timeout: float | None) -> Conn:
+        """Waits until ``ready(conn)`` (or the ConID is gone); Timeout after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                conn = self._conns.get(con_id)
+                if conn is None:
+                    raise SocketClosed(f"ConID {con_id} is gone")
+                if conn.gone is not None:
+                    raise conn.gone
+                if ready(conn):
+                    return conn
+                if self._dead is not None:
+                    raise ATError(f"the module's port failed: {self._dead}") from self._dead
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise Timeout(f"ConID {con_id}: nothing within {timeout:g} s")
+                self._cond.wait(remaining if remaining is not None else 1.0)
+
+    def take_buffered(self, con_id: int, limit: int) -> bytes:
+        """Up to ``limit`` bytes of data the module already delivered for ``con_id``."""
+        with self._cond:
+            conn = self._conns.get(con_id)
+            if conn is None or not conn.buffer:
+                return b""
+            data = bytes(conn.buffer[:limit])
+            del conn.buffer[:limit]
+            return data
+
+    def store_buffered(self, con_id: int, data: bytes) -> None:
+        """Puts read data in front of what is buffered for ``con_id``."""
+        with self._cond:
+            conn = self._conns.setdefault(con_id, Conn(con_id))
+            conn.buffer[:0] = data
+
+    def expect_ready(self) -> None:
+        with self._cond:
+            self._expect_ready = True
+        self._ready_seen.clear()
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self._ready_seen.wait(timeout):
+            raise Timeout(f"the module did not print 'ready' within {timeout:g} s of AT+RST")
+
+    # ---- transparent mode support ----------------------------------------------------------
+
+    def framer_arm_transparent(self) -> None:
+        with self._framer_lock:
+            self._framer.arm_transparent()
+
+    def framer_begin_exit(self) -> None:
+        with self._framer_lock:
+            self._framer.begin_exit()
+
+    def framer_leave_passthrough(self) -> None:
+        with self._framer_lock:
+            self._framer.leave_passthrough()
+
+    def mark_transparent_exit(self) -> None:
+        self._exit_time = time.monotonic() + self.exit_delay

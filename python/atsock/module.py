@@ -1,0 +1,403 @@
+"""``Module``: one typed method per command of the TCP/IP AT command set.
+
+Every string that goes into a command line passes through the core's parameter
+formatter, which quotes and escapes it as needed and refuses CR/LF — data can never
+inject a second command. See :mod:`atsock.driver` for the machinery underneath.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from atsock._core import MAX_COMMAND_LINE, format_param, format_params
+from atsock.driver import ModuleCore
+from atsock.errors import ATError, CommandError, SocketClosed, TransparentError
+from atsock.types import (
+    AutoTransparentConfig,
+    CertKind,
+    ReceiveMode,
+    SocketInfo,
+    SocketStatus,
+    SocketType,
+    UdpServerMode,
+)
+
+if TYPE_CHECKING:
+    from atsock.sockets import ServerSocket, Socket
+    from atsock.transparent import TransparentStream
+
+#: A certificate slot holds at most this many bytes.
+MAX_CERT = 2048
+#: Host names the module accepts (and nothing that could break a command line).
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,253}$")
+#: SOCKETSEND payloads larger than this go as several commands.
+SEND_CHUNK = 64 * 1024
+
+
+def _enum(kind: type[Any], value: int) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
+def _host(host: str) -> str:
+    if not _HOSTNAME.match(host):
+        raise ValueError(f"not a host name or IP address: {host!r}")
+    return host
+
+
+def _port(port: int) -> int:
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"port must be 1..65535, not {port}")
+    return int(port)
+
+
+def _ipv4(address: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(address))
+    except ValueError:
+        raise ValueError(f"not an IPv4 address: {address!r}") from None
+
+
+class Module(ModuleCore):
+    """A Wi-Fi module on a serial port (any pyserial URL), e.g.::
+
+        with atsock.Module("/dev/ttyUSB0", baudrate=115200, timeout=5.0) as m:
+            m.at()
+            cid = m.open_socket(atsock.SocketType.TCP_CLIENT, "example.org", 80)
+
+    Options: ``timeout`` (default for every command, overridable per call),
+    ``guard_time`` (the module's ``+++`` guard time), ``exit_delay`` (quiet the firmware
+    wants after leaving transparent mode), ``link_rate`` (bytes/s, for a pty in front
+    of a paced emulator), and any pyserial option.
+    """
+
+    def __enter__(self) -> Module:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<atsock.Module on {self.serial.name!r}>"
+
+    # ---- basics ----------------------------------------------------------------------------
+
+    def command(self, line: str, *, timeout: float | None = None) -> list[str]:
+        """Sends any command line; returns its information lines (raises on ERROR)."""
+        reply = self.execute(line.encode(), timeout=timeout)
+        return [f.text or "" for f in reply.frames]
+
+    def at(self, *, timeout: float | None = None) -> None:
+        """``AT``: is the module there? Raises :class:`~atsock.Timeout` if not."""
+        self.execute(b"AT", timeout=timeout)
+
+    def version(self, *, timeout: float | None = None) -> list[str]:
+        """``AT+GMR``: the firmware's version lines."""
+        return self.command("AT+GMR", timeout=timeout)
+
+    def set_echo(self, on: bool, *, timeout: float | None = None) -> None:
+        """``ATE1``/``ATE0`` (the driver copes with either)."""
+        self.execute(b"ATE1" if on else b"ATE0", timeout=timeout)
+
+    def reset(self, *, timeout: float | None = None) -> None:
+        """``AT+RST``: waits for the reboot's ``ready``; every ConID is gone afterwards."""
+        self.expect_ready()
+        self.execute(b"AT+RST", timeout=timeout)
+        self.wait_ready(self.timeout if timeout is None else timeout)
+
+    # ---- sockets -----------------------------------------------------------------------------
+
+    def open_socket(
+        self,
+        type: SocketType | int,
+        host: str | None = None,
+        port: int = 0,
+        *,
+        con_id: int = 0,
+        keep_alive: int = 0,
+        timeout: float | None = None,
+    ) -> int:
+        """``AT+SOCKET``: creates a socket (clients connect); returns its ConID."""
+        stype = SocketType(type)
+        if stype in (SocketType.TCP_SEED, SocketType.SSL_SEED):
+            raise ValueError("seeds are created by the module when a client connects")
+        params: list[str] = [str(int(stype))]
+        if stype.is_client:
+            if not host:
+                raise ValueError(f"{stype.name} needs a remote host")
+            params.append(_host(host))
+        elif host:
+            raise ValueError(f"{stype.name} listens on a port; it takes no host")
+        params.append(str(_port(port)))
+        if con_id or keep_alive:
+            params += [str(int(keep_alive)), str(int(con_id))]
+        reply = self.execute(b"AT+SOCKET=" + format_params(params), timeout=timeout)
+        new_id = next((f.id for f in reply.frames if f.kind == "connect"), None)
+        if new_id is None:
+            new_id = con_id or self._find_new_socket(stype, port)
+        conn = self.conn(new_id)
+        conn.type, conn.gone, conn.peer_closed = stype, None, False
+        return new_id
+
+    def _find_new_socket(self, stype: SocketType, port: int) -> int:
+        """Firmware that omits ``connect success``: the newest matching row."""
+        rows = [s for s in self.sockets() if int(s.type) == stype]
+        if not rows:
+            raise ATError("the module said OK but lists no new socket")
+        return max(rows, key=lambda s: s.con_id).con_id
+
+    def sockets(self, *, timeout: float | None = None) -> list[SocketInfo]:
+        """``AT+SOCKET?``: every ConID with its type, status and addresses."""
+        reply = self.execute(b"AT+SOCKET?", timeout=timeout)
+        rows = []
+        for frame in reply.frames:
+            fields = (frame.text or "").split(",")
+            if frame.kind != "info" or len(fields) != 7:
+                continue
+            try:
+                con_id, kind, status = int(fields[0]), int(fields[1]), int(fields[2])
+                remote_port, local_port, server = (int(x) for x in fields[4:7])
+            except ValueError:
+                continue
+            rows.append(
+                SocketInfo(
+                    con_id,
+                    _enum(SocketType, kind),
+                    _enum(SocketStatus, status),
+                    fields[3],
+                    remote_port,
+                    local_port,
+                    server,
+                )
+            )
+        return rows
+
+    def _require(self, con_id: int) -> None:
+        """Some firmware silently drops data for an unknown ConID: check it ourselves."""
+        if self.known(con_id):
+            return
+        if any(s.con_id == con_id for s in self.sockets()):
+            conn = self.conn(con_id)
+            conn.type = conn.type or SocketType.TCP_CLIENT
+            return
+        raise SocketClosed(f"ConID {con_id} does not exist on the module")
+
+    def send(self, con_id: int, data: bytes, *, timeout: float | None = None) -> None:
+        """``AT+SOCKETSEND``: any bytes, any length (sent as ≤ 64 KiB commands)."""
+        self._require(con_id)
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_CHUNK):
+            chunk = bytes(view[start : start + SEND_CHUNK])
+            line = b"AT+SOCKETSEND=%d,%d" % (con_id, len(chunk))
+            budget = self.timeout if timeout is None else timeout
+            if self.link_rate:
+                budget += len(chunk) / self.link_rate
+            self.execute(line, payload=chunk, timeout=budget)
+
+    def send_line(self, con_id: int, data: str | bytes, *, timeout: float | None = None) -> None:
+        """``AT+SOCKETSENDLINE``, quoted and escaped as needed; data that cannot travel in
+        a command line (CR, LF, too long) goes through ``AT+SOCKETSEND`` instead."""
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        if not raw:
+            return
+        self._require(con_id)
+        if b"\r" not in raw and b"\n" not in raw:
+            line = b"AT+SOCKETSENDLINE=%d,%d," % (con_id, len(raw)) + format_param(raw)
+            if len(line) <= MAX_COMMAND_LINE:
+                self.execute(line, timeout=timeout)
+                return
+        self.send(con_id, raw, timeout=timeout)
+
+    def read(self, con_id: int, *, timeout: float | None = None) -> bytes:
+        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
+        reply = self.execute(b"AT+SOCKETREAD=%d" % con_id, timeout=timeout)
+        conn = self.conn(con_id)
+        packet = next((f.payload for f in reply.frames if f.kind == "socketread"), None) or b""
+        conn.notified = max(0, conn.notified - 1) if packet else 0
+        return packet
+
+    def delete(self, con_id: int, *, timeout: float | None = None) -> None:
+        """``AT+SOCKETDEL``: closes the ConID (seeds must be deleted after they disconnect)."""
+        try:
+            self.execute(b"AT+SOCKETDEL=%d" % con_id, timeout=timeout)
+        finally:
+            self.forget(con_id, SocketClosed(f"ConID {con_id} was deleted"))
+
+    def set_receive_mode(self, mode: ReceiveMode | int, *, timeout: float | None = None) -> None:
+        """``AT+SOCKETRECVCFG``: passive (default) or active (data comes with the event)."""
+        self.execute(b"AT+SOCKETRECVCFG=%d" % ReceiveMode(mode), timeout=timeout)
+        self.receive_mode = ReceiveMode(mode)
+
+    receive_mode: ReceiveMode = ReceiveMode.PASSIVE
+
+    # ---- transparent mode ----------------------------------------------------------------
+
+    def transparent_target(self) -> SocketInfo:
+        """The connection AT+SOCKETTT would use, or a TransparentError saying why none."""
+        rows = self.sockets()
+        live = [s for s in rows if s.status != SocketStatus.CONNECTING]
+        connected = [s for s in live if s.status == SocketStatus.CONNECTED]
+        if len(live) == 1 and connected:
+            kind = int(connected[0].type)
+            if kind in (SocketType.UDP_SERVER, SocketType.UDP_CLIENT) or kind in (
+                SocketType.TCP_CLIENT,
+                SocketType.SSL_CLIENT,
+            ):
+                return connected[0]
+        if len(live) == 2:
+            servers = [s for s in live if s.type in (SocketType.TCP_SERVER, SocketType.SSL_SERVER)]
+            seeds = [s for s in connected if s.type in (SocketType.TCP_SEED, SocketType.SSL_SEED)]
+            if servers and seeds and seeds[0].server_con_id == servers[0].con_id:
+                return seeds[0]
+        listing = ", ".join(f"ConID {s.con_id} {_name(s.type)} {_name(s.status)}" for s in rows)
+        raise TransparentError(
+            "transparent mode needs exactly one connected client, one UDP server, or one "
+            f"server with one seed; the module has: {listing or 'no sockets'}"
+        )
+
+    def transparent(
+        self, *, udp_mode: UdpServerMode | None = None, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[TransparentStream]:
+        """``AT+SOCKETTT``: a context manager yielding a file-like stream to the peer;
+        leaving it sends ``+++`` with the guard times and waits for the module's OK."""
+        from atsock.transparent import transparent_session
+
+        return transparent_session(self, udp_mode=udp_mode, timeout=timeout)
+
+    def set_auto_transparent(
+        self, type: SocketType | int, host: str | None, port: int, *, timeout: float | None = None
+    ) -> None:
+        """``AT+SOCKETAUTOTT``: after the next reset, connect and enter transparent mode."""
+        stype = SocketType(type)
+        if stype not in (
+            SocketType.UDP_SERVER,
+            SocketType.UDP_CLIENT,
+            SocketType.TCP_CLIENT,
+            SocketType.SSL_CLIENT,
+        ):
+            raise ValueError(f"{stype.name} cannot be entered automatically")
+        params = [str(int(stype))]
+        if stype.is_client:
+            params.append(_host(host or ""))
+        params.append(str(_port(port)))
+        self.execute(b"AT+SOCKETAUTOTT=" + format_params(params), timeout=timeout)
+
+    def disable_auto_transparent(self, *, timeout: float | None = None) -> None:
+        self.execute(b"AT+SOCKETAUTOTT=0", timeout=timeout)
+
+    def auto_transparent(self, *, timeout: float | None = None) -> AutoTransparentConfig:
+        """``AT+SOCKETAUTOTT?``"""
+        line = self._query_line(b"AT+SOCKETAUTOTT?", "SOCKETAUTOTT", timeout)
+        fields = (line.split(":", 1)[1] if ":" in line else "").split(",")
+        fields += ["0", "", "-1"][len(fields) :]
+        try:
+            kind, port = int(fields[0]), int(fields[2] or -1)
+        except ValueError:
+            raise ATError(f"unexpected AT+SOCKETAUTOTT? reply: {line!r}") from None
+        return AutoTransparentConfig(_enum(SocketType, kind), fields[1], port)
+
+    def _query_line(self, line: bytes, name: str, timeout: float | None) -> str:
+        reply = self.execute(line, timeout=timeout)
+        for frame in reply.frames:
+            if frame.name == name and frame.text:
+                return frame.text
+        raise ATError(f"{line.decode()} answered OK without a +{name}: line")
+
+    # ---- certificates, names, Wi-Fi -----------------------------------------------------------
+
+    def set_certificate(
+        self, kind: CertKind | int, pem: bytes | str, *, timeout: float | None = None
+    ) -> None:
+        """``AT+SSLCRET=<kind>,<len>``: stores a CA, client certificate or key (≤ 2048 bytes).
+        The body never appears in traces or logs."""
+        body = pem.encode() if isinstance(pem, str) else bytes(pem)
+        if len(body) > MAX_CERT:
+            raise ValueError(f"a certificate slot holds at most {MAX_CERT} bytes, not {len(body)}")
+        line = b"AT+SSLCRET=%d,%d" % (CertKind(kind), len(body))
+        if body:
+            self.execute(line, payload=body, secret=True, timeout=timeout)
+        else:
+            self.execute(line, timeout=timeout)
+
+    def clear_certificate(self, kind: CertKind | int, *, timeout: float | None = None) -> None:
+        self.set_certificate(kind, b"", timeout=timeout)
+
+    def certificate(self, kind: CertKind | int, *, timeout: float | None = None) -> bytes:
+        """``AT+SSLCRET=<kind>``: the stored body (``b""`` if none)."""
+        reply = self.execute(b"AT+SSLCRET=%d" % CertKind(kind), secret_reply=True, timeout=timeout)
+        return next((f.payload or b"" for f in reply.frames if f.kind == "sslcret"), b"")
+
+    def resolve(self, name: str, *, timeout: float | None = None) -> str:
+        """``AT+WDOMAIN``: the module resolves ``name`` through its DNS servers."""
+        line = self._query_line(b"AT+WDOMAIN=" + format_param(_host(name)), "WDOMAIN", timeout)
+        return line.split(":", 1)[1]
+
+    def dns_servers(self, *, timeout: float | None = None) -> tuple[str, ...]:
+        """``AT+WDNS?``"""
+        line = self._query_line(b"AT+WDNS?", "WDNS", timeout)
+        return tuple(x for x in line.split(":", 1)[1].split(",") if x)
+
+    def set_dns_servers(
+        self, primary: str, secondary: str | None = None, *, timeout: float | None = None
+    ) -> None:
+        """``AT+WDNS``"""
+        servers = [_ipv4(primary)] + ([_ipv4(secondary)] if secondary else [])
+        self.execute(b"AT+WDNS=" + format_params(servers), timeout=timeout)
+
+    def join_wifi(self, ssid: str, password: str = "", *, timeout: float | None = None) -> None:
+        """``AT+WJAP``: joins an access point (WIFI_CONNECT / WIFI_GOT_IP events follow)."""
+        params: Sequence[str] = [ssid, password] if password else [ssid]
+        self.execute(b"AT+WJAP=" + format_params(params), timeout=timeout)
+
+    def set_auto_connect(self, on: bool, *, timeout: float | None = None) -> None:
+        """``AT+WAUTOCONN``: join the saved access point at boot."""
+        self.execute(b"AT+WAUTOCONN=%d" % int(on), timeout=timeout)
+
+    # ---- socket-shaped objects --------------------------------------------------------------
+
+    def create_connection(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        *,
+        tls: bool = False,
+        udp: bool = False,
+    ) -> Socket:
+        """Like :func:`socket.create_connection`, through the module (TCP, TLS or UDP)."""
+        from atsock.sockets import Socket
+
+        kind = SocketType.TCP_CLIENT
+        if udp or tls:
+            kind = SocketType.UDP_CLIENT if udp else SocketType.SSL_CLIENT
+        con_id = self.open_socket(kind, address[0], address[1], timeout=timeout)
+        sock = Socket(self, con_id, kind)
+        sock.settimeout(timeout)
+        return sock
+
+    def create_server(self, port: int, *, tls: bool = False) -> ServerSocket:
+        """A listening TCP (or TLS) socket on the module; ``accept()`` returns one per client."""
+        from atsock.sockets import ServerSocket
+
+        kind = SocketType.SSL_SERVER if tls else SocketType.TCP_SERVER
+        return ServerSocket(self, self.open_socket(kind, port=port), kind)
+
+    def udp_server(self, port: int) -> Socket:
+        """A UDP server socket: it can send only after a peer spoke (and replies to it)."""
+        from atsock.sockets import Socket
+
+        return Socket(
+            self, self.open_socket(SocketType.UDP_SERVER, port=port), SocketType.UDP_SERVER
+        )
+
+
+def _name(value: object) -> str:
+    return value.name if hasattr(value, "name") else str(value)
+
+
+__all__ = ["MAX_CERT", "CommandError", "Module"]

@@ -1,0 +1,213 @@
+"""Socket-shaped objects over ConIDs, so code written for :mod:`socket` runs over the module.
+
+``Socket`` has the calls most code uses — ``sendall``, ``send``, ``recv``, ``recv_into``,
+``settimeout``/``setblocking``, ``makefile``, ``close``, a context manager — with the
+stdlib's conventions: ``recv`` returns ``b""`` at end of stream, a timeout raises
+:class:`atsock.Timeout` (a ``TimeoutError`` with ``errno.ETIMEDOUT``), a non-blocking
+socket with nothing to read raises ``BlockingIOError``. In passive receive mode the
+object reads packets with AT+SOCKETREAD when the module announces them; in active mode
+the data arrives with the event.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+from typing import TYPE_CHECKING, Any
+
+from atsock.errors import ATError, SocketClosed, Timeout
+from atsock.types import ReceiveMode, SocketType
+
+if TYPE_CHECKING:
+    from atsock.module import Module
+
+
+class Socket:
+    """One module connection (TCP, TLS, UDP client, UDP server, or an accepted seed)."""
+
+    def __init__(self, module: Module, con_id: int, type: SocketType) -> None:
+        self.module = module
+        self.con_id = con_id
+        self.type = type
+        self._timeout: float | None = None
+        self._closed = False
+        conn = module.conn(con_id)
+        conn.type = conn.type or type
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<atsock.Socket ConID={self.con_id} {self.type.name} {state}>"
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- timeouts ---------------------------------------------------------------------
+
+    def settimeout(self, value: float | None) -> None:
+        """None blocks, 0 is non-blocking, a number bounds each call (seconds)."""
+        if value is not None and value < 0:
+            raise ValueError("timeout must be None or >= 0")
+        self._timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
+    # ---- sending -------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        self._check()
+        self.module.send(self.con_id, bytes(data), timeout=self._command_timeout())
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def _command_timeout(self) -> float | None:
+        return self._timeout if self._timeout else None
+
+    # ---- receiving ---------------------------------------------------------------------------
+
+    def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes; ``b""`` once the peer closed and everything was read."""
+        self._check()
+        if bufsize <= 0:
+            return b""
+        module, con_id = self.module, self.con_id
+        passive = module.receive_mode == ReceiveMode.PASSIVE
+        while True:
+            data = module.take_buffered(con_id, bufsize)
+            if data:
+                return data
+            conn = module.conn(con_id)
+            if conn.gone is not None:
+                raise conn.gone
+            if passive and (conn.notified > 0 or conn.peer_closed):
+                packet = module.read(con_id, timeout=self._command_timeout())
+                if packet:
+                    if len(packet) > bufsize:
+                        if self.type in (SocketType.UDP_CLIENT, SocketType.UDP_SERVER):
+                            return packet[:bufsize]  # a datagram's excess is discarded
+                        module.store_buffered(con_id, packet[bufsize:])
+                    return packet[:bufsize]
+                if conn.peer_closed:
+                    return b""
+                continue
+            if conn.peer_closed:
+                return b""
+            if self._timeout == 0:
+                raise BlockingIOError(errno.EAGAIN, "no data waiting on the module")
+            try:
+                module.wait_conn(
+                    con_id,
+                    lambda c: bool(c.buffer) or c.notified > 0 or c.peer_closed,
+                    self._timeout,
+                )
+            except Timeout:
+                raise Timeout(f"ConID {con_id}: no data within {self._timeout:g} s") from None
+
+    def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.recv(nbytes or len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def recvfrom(self, bufsize: int) -> tuple[bytes, tuple[str, int]]:
+        """For UDP: the data and the peer (as the module reports it in AT+SOCKET?)."""
+        data = self.recv(bufsize)
+        row = next((s for s in self.module.sockets() if s.con_id == self.con_id), None)
+        return data, ((row.remote_host, row.remote_port) if row else ("", -1))
+
+    # ---- the rest ------------------------------------------------------------------------------
+
+    def makefile(self, mode: str = "rb", buffering: int = -1) -> Any:
+        """A binary file object over the socket (``"rb"``, ``"wb"`` or ``"rwb"``)."""
+        raw = _SocketIO(self, mode)
+        if buffering == 0:
+            return raw
+        size = io.DEFAULT_BUFFER_SIZE if buffering < 0 else buffering
+        if "r" in mode and "w" in mode:
+            return io.BufferedRWPair(raw, raw, size)
+        if "w" in mode:
+            return io.BufferedWriter(raw, size)
+        return io.BufferedReader(raw, size)
+
+    def close(self) -> None:
+        """Deletes the ConID on the module (idempotent; quiet if the module dropped it)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.module.delete(self.con_id)
+        except (ATError, SocketClosed):
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class ServerSocket:
+    """A TCP or TLS server on the module; :meth:`accept` yields one :class:`Socket` per client."""
+
+    def __init__(self, module: Module, con_id: int, type: SocketType) -> None:
+        self.module = module
+        self.con_id = con_id
+        self.type = type
+        self._timeout: float | None = None
+        self._closed = False
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+
+    def accept(self) -> tuple[Socket, tuple[str, int]]:
+        """Waits for a client (a seed); returns its socket and address."""
+        conn = self.module.wait_conn(self.con_id, lambda c: bool(c.seeds), self._timeout)
+        seed_id = conn.seeds.popleft()
+        kind = SocketType.SSL_SEED if self.type == SocketType.SSL_SERVER else SocketType.TCP_SEED
+        row = next((s for s in self.module.sockets() if s.con_id == seed_id), None)
+        return Socket(self.module, seed_id, kind), (
+            (row.remote_host, row.remote_port) if row else ("", -1)
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self.module.delete(self.con_id)
+            except (ATError, SocketClosed):
+                pass
+
+    def __enter__(self) -> ServerSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _SocketIO(io.RawIOBase):
+    def __init__(self, sock: Socket, mode: str) -> None:
+        super().__init__()
+        self._sock, self._mode = sock, mode
+
+    def readable(self) -> bool:
+        return "r" in self._mode
+
+    def writable(self) -> bool:
+        return "w" in self._mode
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+    def write(self, data: Any) -> int:
+        self._sock.sendall(bytes(data))
+        return len(data)

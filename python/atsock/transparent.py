@@ -1,0 +1,226 @@
+"""Transparent mode (AT+SOCKETTT) as a file-like stream, entered and left safely.
+
+Entering checks that the module has exactly one eligible connection (with a clear
+error otherwise), sends ``AT+SOCKETTT`` with the framer armed so the bytes after ``>``
+are data even within the same read. Leaving waits for the guard-time silence, sends
+``+++``, and waits for the module's ``\\r\\nOK\\r\\n``; the next command then waits the
+firmware's post-exit delay.
+
+Payload can never be taken for an escape: :class:`EscapeSafeWriter` never lets a
+group of only ``+`` bytes reach three within the guard window after a silence — such
+writes are split so the module's guard releases them as data (the core
+:class:`~atsock.Guard` replays the writer's timing in the tests to prove it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from atsock.errors import CommandError, Timeout, TransparentError
+from atsock.types import UdpServerMode
+
+if TYPE_CHECKING:
+    from atsock.module import Module
+
+#: Data received and not yet read, above which the reader thread waits (backpressure).
+INBOUND_MAX = 4 << 20
+#: Margin on the guard time for the silences the driver keeps.
+GUARD_MARGIN = 1.5
+
+
+class EscapeSafeWriter:
+    """Writes transparent-mode payload so that no part of it can look like ``+++``.
+
+    The module takes three ``+`` as an escape only when they arrive after a silence of
+    at least the guard time, all within the guard time of the first. A write holding
+    any other byte can never be one. Writes of only ``+`` after a quiet spell (a run)
+    are counted; a run never gets a third ``+`` within twice the guard time of its
+    start — the writer waits for the window to pass, so the module releases what it
+    holds as data.
+    """
+
+    def __init__(self, write: Callable[[bytes], None], guard_time: float) -> None:
+        self._write = write
+        self._guard = guard_time
+        self._last = float("-inf")
+        self._run = 0
+        self._run_start = 0.0
+
+    @property
+    def last_write(self) -> float:
+        return self._last
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if data.strip(b"+"):
+            self._write(data)
+            self._run = 0
+            self._last = time.monotonic()
+            return
+        for _ in range(len(data)):
+            self._write_plus()
+
+    def _write_plus(self) -> None:
+        now = time.monotonic()
+        if self._run == 0 and now - self._last < self._guard / GUARD_MARGIN:
+            self._write(b"+")  # no silence before it: cannot start an escape
+            self._last = time.monotonic()
+            return
+        if self._run == 0:
+            self._run, self._run_start = 0, now
+        elif self._run >= 2:
+            # a third '+' now could complete an escape: let the window pass first
+            wait = self._run_start + 2 * self._guard * GUARD_MARGIN - now
+            if wait > 0:
+                time.sleep(wait)
+            self._run, self._run_start = 0, time.monotonic()
+        self._write(b"+")
+        self._run += 1
+        self._last = time.monotonic()
+
+
+class TransparentStream(io.RawIOBase):
+    """Bytes to and from the peer while the module is in transparent mode."""
+
+    def __init__(self, module: Module, timeout: float | None) -> None:
+        super().__init__()
+        self._module = module
+        self._timeout = timeout
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._cond = threading.Condition()
+        self._eof = False
+        self._exiting = False
+        self._writer = EscapeSafeWriter(module.write, module.guard_time)
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    # called by the reader thread
+    def _inbound(self, data: bytes) -> None:
+        with self._cond:
+            while self._size >= INBOUND_MAX and not self._exiting and not self._eof:
+                self._cond.wait(0.1)  # backpressure: the module (and the peer) wait for us
+            self._chunks.append(data)
+            self._size += len(data)
+            self.bytes_received += len(data)
+            self._cond.notify_all()
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self._eof or self._exiting:
+            raise ValueError("transparent mode is over")
+        payload = bytes(data)
+        self._writer.write(payload)
+        self.bytes_sent += len(payload)
+        return len(payload)
+
+    def read(self, size: int | None = -1, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes (all buffered if -1), waiting up to ``timeout`` seconds for
+        the first; ``b""`` after transparent mode ended. Raises Timeout if nothing came."""
+        wait = self._timeout if timeout is None else timeout
+        deadline = None if wait is None else time.monotonic() + wait
+        with self._cond:
+            while not self._chunks:
+                if self._eof or self._exiting:
+                    return b""
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise Timeout(f"no data from the peer within {wait:g} s")
+                self._cond.wait(remaining)
+            limit = self._size if size is None or size < 0 else size
+            if len(self._chunks[0]) <= limit and len(self._chunks) == 1:
+                data = self._chunks.popleft()
+            else:
+                parts, taken = [], 0
+                while self._chunks and taken < limit:
+                    chunk = self._chunks.popleft()
+                    if taken + len(chunk) > limit:
+                        keep = limit - taken
+                        self._chunks.appendleft(chunk[keep:])
+                        chunk = chunk[:keep]
+                    parts.append(chunk)
+                    taken += len(chunk)
+                data = b"".join(parts)
+            self._size -= len(data)
+            self._cond.notify_all()
+            return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """Leaves transparent mode (``+++`` with guard times); idempotent."""
+        if not self.closed and not self._eof:
+            self._exit()
+        super().close()
+
+    def _exit(self) -> None:
+        module = self._module
+        guard = module.guard_time
+        with self._cond:
+            self._exiting = True
+            self._cond.notify_all()
+        module.drain()
+        quiet = self._writer.last_write + guard * GUARD_MARGIN - time.monotonic()
+        if quiet > 0:
+            time.sleep(quiet)
+        module.framer_begin_exit()
+        module.write(b"+++")
+        module.drain()
+        budget = guard * 2 * GUARD_MARGIN + (self._timeout or module.timeout)
+        exited = module.transparent_exited.wait(budget)
+        module.transparent_sink = None
+        module.transparent_active = False
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+        if not exited:
+            module.framer_leave_passthrough()
+            raise TransparentError(
+                f"the module did not confirm leaving transparent mode within {budget:g} s "
+                "(no \\r\\nOK\\r\\n after +++)"
+            )
+        module.mark_transparent_exit()
+
+
+@contextlib.contextmanager
+def transparent_session(
+    module: Module, *, udp_mode: UdpServerMode | None, timeout: float | None
+) -> Iterator[TransparentStream]:
+    """Enters AT+SOCKETTT, yields the stream, leaves with ``+++`` (see the module doc)."""
+    module.transparent_target()  # a clear error before anything is sent
+    stream = TransparentStream(module, timeout)
+    line = b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
+    module.transparent_exited.clear()
+    module.transparent_sink = stream._inbound
+    module.framer_arm_transparent()
+    try:
+        module.execute(line, until_prompt=True, timeout=timeout)
+    except CommandError as exc:
+        module.transparent_sink = None
+        module.framer_leave_passthrough()
+        raise TransparentError(f"the module refused transparent mode: {exc}") from exc
+    except BaseException:
+        module.transparent_sink = None
+        module.framer_leave_passthrough()
+        raise
+    module.transparent_active = True
+    try:
+        yield stream
+    finally:
+        stream.close()
