@@ -27,6 +27,23 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    number, unit = text.upper().rstrip("IB"), ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    if not number.isdigit() or int(number) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size like 4M, 64M or 1G, got {text!r}")
+    return int(number) * units[unit]
+
+
+EPILOG_DEMO = """examples:
+  atsock demo                             # 64 MiB through an emulated module, unpaced
+  atsock demo --size 4M --baud 2000000    # paced like a 2 Mbaud UART
+  atsock demo --port /dev/ttyUSB0 --peer 192.0.2.10:7   # a real module, a real echo peer
+"""
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="atsock",
@@ -34,7 +51,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"atsock {atsock.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("demo", help="stream data through an emulated module (not yet available)")
+    demo = sub.add_parser(
+        "demo",
+        help="stream data through an (emulated) module to a TCP echo peer and verify it",
+        description="Stream a payload full of +++ and \\r\\nOK\\r\\n through transparent mode "
+        "to a TCP echo peer, read the echo back, and verify both ways with sha256. "
+        "Exit status 0 only if verified.",
+        epilog=EPILOG_DEMO,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--size", type=_size, default=64 << 20, help="payload size (default 64M)")
+    demo.add_argument("--baud", type=int, metavar="N", help="pace the emulated UART at N baud")
+    demo.add_argument("--port", metavar="URL", help="a real module's port (pyserial URL)")
+    demo.add_argument("--peer", type=_host_port, metavar="HOST:PORT",
+                      help="the echo peer to use with --port")  # fmt: skip
 
     emulate = sub.add_parser(
         "emulate",
@@ -90,6 +120,17 @@ def _emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from atsock.demo import run_demo
+
+    if (args.port is None) != (args.peer is None):
+        raise ValueError("--port and --peer go together (a real module and a real echo peer)")
+    if args.port and args.baud:
+        raise ValueError("--baud paces the emulator; a real module runs at its own rate")
+    report = run_demo(size=args.size, baud=args.baud, port=args.port, peer=args.peer)
+    return 0 if report.verified else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -97,13 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "emulate":
             return _emulate(args)
         if args.command == "demo":
-            print(
-                "atsock demo: not yet — the driver it runs on is still being built.\n"
-                f"The core and the emulator are ready: atsock {atsock.__version__} "
-                f"({atsock.build_profile()} build). Run `make test` to see them tested.",
-            )
-            return 0
-    except (OSError, ValueError, atsock.ATError) as exc:
+            return _demo(args)
+    except KeyboardInterrupt:
+        print(f"atsock {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, RuntimeError, atsock.ATError) as exc:
         print(f"atsock {args.command}: error: {exc}", file=sys.stderr)
         return 1
     parser.print_help(sys.stderr)
