@@ -11,6 +11,8 @@ import signal
 import sys
 from types import FrameType
 
+from serial import SerialException
+
 import atsock
 
 EPILOG_EMULATE = """examples:
@@ -89,7 +91,94 @@ def _build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--dns-port", type=int, default=53,
                          help="port of the DNS servers set with AT+WDNS (default 53)")  # fmt: skip
     emulate.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+
+    info = sub.add_parser(
+        "info",
+        help="show a module's firmware, sockets, DNS servers and auto-transparent setting",
+        epilog="example:\n  atsock info /dev/ttyUSB0\n  atsock info socket://127.0.0.1:4000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _port_args(info)
+
+    term = sub.add_parser(
+        "term",
+        help="interactive AT terminal (URCs and payloads decoded; Ctrl-] quits)",
+        epilog="example:\n  atsock term /dev/ttyUSB0 --baud 115200 --trace",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _port_args(term)
+
+    stream = sub.add_parser(
+        "stream",
+        help="netcat through the module: stdin to a peer, the peer to stdout",
+        epilog="examples:\n  echo hello | atsock stream /dev/ttyUSB0 --tcp 192.0.2.10:7\n"
+        "  atsock stream socket://127.0.0.1:4000 --udp 127.0.0.1:9999 < data.bin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _port_args(stream)
+    peer = stream.add_mutually_exclusive_group(required=True)
+    peer.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="a TCP peer")
+    peer.add_argument("--udp", type=_host_port, metavar="HOST:PORT", help="a UDP peer")
+    peer.add_argument("--tls", type=_host_port, metavar="HOST:PORT", help="a TLS peer")
+    stream.add_argument("--idle", type=float, default=1.0, metavar="SECONDS",
+                        help="after stdin ends, stop once the peer is quiet this long")  # fmt: skip
     return parser
+
+
+def _port_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", metavar="URL", help="the module's port: /dev/tty…, socket://…")
+    parser.add_argument("--baud", type=int, default=115200, help="UART speed (default 115200)")
+    parser.add_argument("--trace", action="store_true", help="hexdump the wire on stderr")
+
+
+def _setup_trace(args: argparse.Namespace) -> None:
+    if getattr(args, "trace", False):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        wire = logging.getLogger("atsock.wire")
+        wire.addHandler(handler)
+        wire.setLevel(logging.DEBUG)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from atsock.module import Module
+
+    with Module(args.url, baudrate=args.baud) as module:
+        module.at()
+        for line in module.version():
+            print(line)
+        rows = module.sockets()
+        print(f"sockets: {len(rows) or 'none'}")
+        for row in rows:
+            print(
+                f"  ConID {row.con_id}: {_name(row.type)} {_name(row.status)} "
+                f"remote {row.remote_host or '-'}:{row.remote_port} local port {row.local_port}"
+            )
+        print("DNS servers: " + ", ".join(module.dns_servers()))
+        auto = module.auto_transparent()
+        if auto.enabled:
+            print(f"auto-transparent: {_name(auto.type)} {auto.host}:{auto.port}")
+        else:
+            print("auto-transparent: off")
+    return 0
+
+
+def _name(value: object) -> str:
+    name = getattr(value, "name", None)
+    return str(name) if name else str(value)
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from atsock.netcat import run_stream
+    from atsock.types import SocketType
+
+    if args.tcp:
+        kind, peer = SocketType.TCP_CLIENT, args.tcp
+    elif args.udp:
+        kind, peer = SocketType.UDP_CLIENT, args.udp
+    else:
+        kind, peer = SocketType.SSL_CLIENT, args.tls
+    return run_stream(args.url, kind, peer, baudrate=args.baud, idle=args.idle)
 
 
 def _emulate(args: argparse.Namespace) -> int:
@@ -137,12 +226,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "emulate":
             return _emulate(args)
+        _setup_trace(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "info":
+            return _info(args)
+        if args.command == "stream":
+            return _stream(args)
+        if args.command == "term":
+            from atsock.terminal import run_terminal
+
+            return run_terminal(args.url, args.baud)
     except KeyboardInterrupt:
         print(f"atsock {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, RuntimeError, atsock.ATError) as exc:
+    except (OSError, ValueError, RuntimeError, atsock.ATError, SerialException) as exc:
         print(f"atsock {args.command}: error: {exc}", file=sys.stderr)
         return 1
     parser.print_help(sys.stderr)

@@ -125,7 +125,9 @@ class Report:
         ]
         if self.line_rate:
             share = self.size / self.seconds / self.line_rate if self.seconds else 0.0
-            out.append(f"  line rate        {self.line_rate / 1e6:.3f} MB/s: {share:.1%} of it used")
+            out.append(
+                f"  line rate        {self.line_rate / 1e6:.3f} MB/s: {share:.1%} of it used"
+            )
         out.append(f"  sha256 sent      {self.sent_sha256}")
         out.append(f"  sha256 echoed    {self.echo_sha256}")
         out.append(f"  verified         {'yes' if self.verified else 'NO'}")

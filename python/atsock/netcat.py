@@ -1,0 +1,69 @@
+"""``atsock stream``: netcat over the module — stdin to the peer, the peer to stdout.
+
+Opens a TCP, UDP or TLS client socket on the module, enters transparent mode and pumps
+bytes both ways. When stdin ends, it keeps printing what the peer sends until the peer
+has been quiet for ``idle`` seconds, then leaves with ``+++`` and deletes the socket.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import BinaryIO
+
+from atsock.errors import Timeout
+from atsock.module import Module
+from atsock.types import SocketType
+
+
+def run_stream(
+    url: str,
+    kind: SocketType,
+    peer: tuple[str, int],
+    *,
+    baudrate: int = 115200,
+    idle: float = 1.0,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+) -> int:
+    source = stdin or sys.stdin.buffer
+    sink = stdout or sys.stdout.buffer
+    with Module(url, baudrate=baudrate, timeout=10.0) as module:
+        con_id = module.open_socket(kind, peer[0], peer[1])
+        try:
+            with module.transparent() as stream:
+                done = threading.Event()
+                errors: list[BaseException] = []
+
+                def pump_in() -> None:
+                    try:
+                        fd = source.fileno()
+                        while chunk := os.read(fd, 65536):
+                            stream.write(chunk)
+                    except BaseException as exc:
+                        errors.append(exc)
+                    finally:
+                        done.set()
+
+                threading.Thread(target=pump_in, name="atsock-stdin", daemon=True).start()
+                quiet_since = None
+                while True:
+                    try:
+                        data = stream.read(65536, timeout=0.1)
+                    except Timeout:
+                        data = b""
+                    if data:
+                        sink.write(data)
+                        sink.flush()
+                        quiet_since = None
+                    elif done.is_set():
+                        quiet_since = quiet_since or time.monotonic()
+                        if time.monotonic() - quiet_since >= idle:
+                            break
+                if errors:
+                    raise errors[0]
+        finally:
+            module.delete(con_id)
+    return 0

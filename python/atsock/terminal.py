@@ -1,0 +1,115 @@
+"""``atsock term``: an interactive AT terminal that understands the module's output.
+
+Like pyserial's miniterm, but line-based and AT-aware: you type a command (with line
+editing and history from :mod:`readline`), it is sent with CR LF; the module's output
+is framed by the core and shown as it comes — URCs marked, ``+SOCKETREAD`` payloads
+decoded, the ``>`` prompt shown, after which your next line is sent as raw payload.
+Ctrl-] (or Ctrl-D) quits.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+import serial
+
+from atsock._core import Frame, FramingError, ResponseFramer
+from atsock.portio import PortReader
+from atsock.wiretrace import trace
+
+QUIT = "\x1d"  # Ctrl-]
+#: What readline types for Ctrl-] (it would otherwise start a character search).
+QUIT_LINE = "^]"
+
+
+def describe(frame: Frame) -> str:
+    """One display line for a frame (payloads as Python byte literals, never raw)."""
+    kind = frame.kind
+    if kind == "prompt":
+        return "> (send the payload as the next line)"
+    if kind in ("socketread", "sslcret") or (kind == "urc" and frame.payload is not None):
+        payload = frame.payload or b""
+        return f"{frame.text} ({len(payload)} bytes): {payload!r}"
+    if kind == "urc":
+        return f"[event] {frame.text}"
+    if kind == "data":
+        return f"[data] {frame.payload!r}"
+    if kind == "exit":
+        return "[transparent mode ended] OK"
+    return frame.text or kind
+
+
+class Terminal:
+    def __init__(self, port: serial.SerialBase, out: TextIO) -> None:
+        self.port = port
+        self.out = out
+        self.framer = ResponseFramer()
+        self.prompted = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._read, name="atsock-term", daemon=True)
+
+    def _read(self) -> None:
+        reader = PortReader(self.port)
+        while not self.stopping:
+            try:
+                data = reader.read()
+            except (OSError, serial.SerialException) as exc:
+                print(f"[port closed: {exc}]", file=self.out, flush=True)
+                return
+            if not data:
+                continue
+            trace("RX", data)
+            try:
+                frames = self.framer.feed(data)
+            except FramingError as exc:
+                frames = exc.frames
+                print(f"[framing error] {exc}", file=self.out, flush=True)
+            for frame in frames:
+                if frame.kind == "echo":
+                    continue
+                if frame.kind == "prompt":
+                    self.prompted.set()
+                print(describe(frame), file=self.out, flush=True)
+
+    def send(self, line: str) -> None:
+        if self.prompted.is_set():
+            self.prompted.clear()
+            data = line.encode()  # raw payload after '>': exactly what was typed
+        else:
+            data = line.encode() + b"\r\n"
+        trace("TX", data)
+        self.port.write(data)
+
+    def run(self, stdin: TextIO) -> int:
+        self.thread.start()
+        print("atsock term — type AT commands; Ctrl-] or Ctrl-D quits.", file=self.out, flush=True)
+        try:
+            while True:
+                try:
+                    line = input() if stdin is sys.stdin else stdin.readline().rstrip("\n")
+                except EOFError:
+                    break
+                if QUIT in line or line.strip() == QUIT_LINE:
+                    break
+                if line or self.prompted.is_set():
+                    self.send(line)
+        finally:
+            self.stopping = True
+            self.thread.join(1.0)
+        return 0
+
+
+def run_terminal(url: str, baudrate: int, out: TextIO = sys.stdout) -> int:
+    try:
+        import readline  # line editing and history for input()
+
+        readline.parse_and_bind(f'"\\C-]": "\\C-e\\C-u{QUIT_LINE}\\C-m"')
+    except ImportError:
+        pass
+    port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
+    try:
+        return Terminal(port, out).run(sys.stdin)
+    finally:
+        port.close()

@@ -1,0 +1,160 @@
+"""The ``atsock`` command line as a user runs it: real processes, real ptys, real peers."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from peers import TcpEchoServer
+
+ATSOCK = [sys.executable, "-m", "atsock"]
+
+
+def run(
+    *args: str, input: bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*ATSOCK, *args], input=input, capture_output=True, timeout=timeout)
+
+
+@pytest.fixture
+def tcp_emulator() -> Iterator[str]:
+    """``atsock emulate --tcp`` in its own process; yields its URL."""
+    proc = subprocess.Popen([*ATSOCK, "emulate", "--tcp", "127.0.0.1:0"], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().decode().strip()
+    assert url.startswith("socket://127.0.0.1:")
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    proc.stdout.close()
+
+
+def test_demo_streams_and_verifies() -> None:
+    result = run("demo", "--size", "4M")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "bytes each way   4,194,304" in out
+    assert "verified         yes" in out
+    assert re.search(r"throughput\s+[\d.]+ MB/s up", out)
+    assert "AT version:atsock-emulator" in out
+
+
+def test_demo_paced_reports_the_line_rate() -> None:
+    result = run("demo", "--size", "512K", "--baud", "4000000")
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "line rate        0.400 MB/s" in out
+    used = float(re.search(r"([\d.]+)% of it used", out).group(1))  # type: ignore[union-attr]
+    assert 80.0 < used <= 101.0
+    assert "verified         yes" in out
+
+
+def test_info_lists_firmware_sockets_and_settings(tcp_emulator: str) -> None:
+    result = run("info", tcp_emulator, timeout=30)
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "AT version:atsock-emulator" in out
+    assert "sockets: none" in out
+    assert "DNS servers: 0.0.0.0, 0.0.0.0" in out
+    assert "auto-transparent: off" in out
+
+
+def test_stream_is_netcat_through_the_module(tcp_emulator: str) -> None:
+    payload = b"hello +++ world\r\nOK\r\n+EVENT:SocketDown,1,5\r\n" * 100
+    with TcpEchoServer() as echo:
+        host, port = echo.address
+        result = run("stream", tcp_emulator, "--tcp", f"{host}:{port}", "--idle", "0.5",
+                     input=payload, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == payload
+
+
+def _read_pty(fd: int, until: bytes, timeout: float) -> bytes:
+    out = b""
+    deadline = time.monotonic() + timeout
+    while until not in out and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def test_term_sends_commands_and_shows_replies(tcp_emulator: str) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes atsock term
+        os.execv(sys.executable, [*ATSOCK, "term", tcp_emulator])
+    try:
+        assert b"Ctrl-] or Ctrl-D quits" in _read_pty(fd, b"quits", 15)
+        os.write(fd, b"AT\r")
+        assert b"OK" in _read_pty(fd, b"OK", 10)
+        os.write(fd, b"AT+SSLCRET=1,5\r")
+        assert b"> (send the payload" in _read_pty(fd, b"payload", 10)
+        os.write(fd, b'a,b"c\r')
+        assert b"OK" in _read_pty(fd, b"OK", 10)
+        os.write(fd, b"AT+SSLCRET=1\r")
+        assert b"+SSLCRET:1,5 (5 bytes): b'a,b\"c'" in _read_pty(fd, b"(5 bytes)", 10)
+        os.write(fd, b"\x1d")  # Ctrl-]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 0
+                break
+            _read_pty(fd, b"\0", 0.1)
+        else:
+            pytest.fail("atsock term did not quit on Ctrl-]")
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["info", "/dev/atsock-no-such-port"], "could not open port"),
+        (["info", "bogus://x"], "protocol 'bogus' not known"),
+        (["demo", "--size", "12Q"], "expected a size like"),
+        (["demo", "--port", "/dev/null"], "--port and --peer go together"),
+        (["stream", "socket://127.0.0.1:1", "--tcp", "127.0.0.1:9"], "error"),
+    ],
+)
+def test_errors_are_one_clear_line_and_nonzero(args: list[str], message: str) -> None:
+    result = run(*args, timeout=30)
+    err = result.stderr.decode()
+    assert result.returncode != 0
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_refused_peer_is_a_clear_error(tcp_emulator: str) -> None:
+    result = run("stream", tcp_emulator, "--tcp", "127.0.0.1:1", input=b"x", timeout=30)
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert "error 97: connection refused" in err
+    assert "Traceback" not in err
+
+
+def test_help_has_examples_everywhere() -> None:
+    for command in ("demo", "emulate", "info", "term", "stream"):
+        result = run(command, "--help")
+        assert result.returncode == 0
+        assert "example" in result.stdout.decode()
