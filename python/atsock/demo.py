@@ -75,6 +75,10 @@ class EchoPeer:
                 pass
 
     def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() thread
+        except OSError:
+            pass
         self.listener.close()
 
 
@@ -99,6 +103,8 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 @dataclass

@@ -28,7 +28,7 @@ from atsock._core import CommandFramer, FramingError, Guard, Packetizer
 from atsock.emulator.commands import CommandFailed, CommandSet
 from atsock.emulator.flash import Flash, FlashStore
 from atsock.emulator.netsock import PACKET, ModuleSocket, SocketType, Status
-from atsock.emulator.uart import PtyUart, TcpUart, Uart
+from atsock.emulator.uart import READ_SIZE, PtyUart, TcpUart, Uart
 
 log = logging.getLogger("atsock.emulator")
 wire = logging.getLogger("atsock.emulator.wire")
@@ -78,6 +78,8 @@ class Emulator:
         self.dns_port = dns_port
         self.connect_timeout = connect_timeout
         self._rate = baud / 10 if baud else None
+        #: Paced I/O goes in bursts of this long (64 bytes' worth, at least 2 ms).
+        self._burst = max(0.002, 64 / self._rate) if self._rate else 0.0
         self._tx_free = 0.0
         self._rx_free = 0.0
 
@@ -95,6 +97,7 @@ class Emulator:
         self._packets = Packetizer()
         self._deferred_urcs: list[bytes] = []
         self._busy = False
+        self._boots = 0
 
         self._out = bytearray()
         self._drop_out = 0
@@ -239,8 +242,9 @@ class Emulator:
     def _loop(self) -> None:
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         while not self._stopping:
-            self._sync_registrations()
-            events = self._sel.select(self._next_timeout())
+            now = time.monotonic()  # one instant for both, or a paced read could stall
+            self._sync_registrations(now)
+            events = self._sel.select(self._next_timeout(now))
             for key, mask in events:
                 kind, obj = key.data
                 if kind == "wake":
@@ -301,9 +305,8 @@ class Emulator:
             if packet:
                 self._raw_sink(packet)
 
-    def _next_timeout(self) -> float | None:
+    def _next_timeout(self, now: float) -> float | None:
         deadlines = [t for t, _ in self._timers]
-        now = time.monotonic()
         if self._tt is not None:
             for ns in (self._guard.deadline, self._packets.deadline):
                 if ns is not None:
@@ -321,20 +324,20 @@ class Emulator:
             return None
         return max(0.0, min(deadlines) - now)
 
-    def _sync_registrations(self) -> None:
-        now = time.monotonic()
+    def _sync_registrations(self, now: float) -> None:
         stalled = self._stall_until > now
         want: dict[int, tuple[int, Any]] = {}
+        uart = ("uart", self.uart.generation)
         if not stalled:
             reading = self._rate is None or self._rx_free <= now
             writer = self.uart.writer_fd()
             for fd in self.uart.fds():
                 if reading or fd != writer:
-                    want[fd] = (selectors.EVENT_READ, ("uart", None))
+                    want[fd] = (selectors.EVENT_READ, uart)
             paced_out = self._rate is not None and self._tx_free > now
             if self._out and writer is not None and not paced_out:
-                events = want.get(writer, (0, ("uart", None)))[0] | selectors.EVENT_WRITE
-                want[writer] = (events, ("uart", None))
+                events = want.get(writer, (0, uart))[0] | selectors.EVENT_WRITE
+                want[writer] = (events, uart)
         if len(self._out) < OUT_HIGH:
             for ms in self.sockets.values():
                 if ms.sock is None or ms.status == Status.CONNECTING:
@@ -350,7 +353,12 @@ class Emulator:
             current = self._registered.get(fd)
             if current is None:
                 self._sel.register(fd, events, data)
-            elif current != (events, data):
+            elif current[1] != data:
+                # a new owner: the old socket was closed and its fd number reused, and the
+                # kernel's epoll set forgot the fd on that close: register it afresh
+                self._sel.unregister(fd)
+                self._sel.register(fd, events, data)
+            elif current[0] != events:
                 self._sel.modify(fd, events, data)
             self._registered[fd] = (events, data)
 
@@ -360,9 +368,10 @@ class Emulator:
         view = memoryview(self._out)
         budget = len(view)
         now = time.monotonic()
+        start = now
         if self._rate is not None:
-            burst = max(0.002, 64 / self._rate)
-            budget = min(budget, int((now + burst - max(self._tx_free, now)) * self._rate))
+            start = self._paced_start(self._tx_free, now)
+            budget = min(budget, int((now + self._burst - start) * self._rate))
             if budget <= 0:
                 return
         written = 0
@@ -375,17 +384,28 @@ class Emulator:
         if written:
             del self._out[:written]
             if self._rate is not None:
-                self._tx_free = max(self._tx_free, now) + written / self._rate
+                self._tx_free = start + written / self._rate
+
+    def _paced_start(self, free: float, now: float) -> float:
+        """When the next paced byte goes out (or in): at ``free``, the end of the last one.
+
+        A loop that wakes up a little after ``free`` keeps that cadence, so the average
+        rate is the baud rate and not a little under it; after a longer idle the clock
+        restarts at ``now`` (a UART does not save up time).
+        """
+        return free if now - free < self._burst else now
 
     # ---- host → module -------------------------------------------------------------
 
     def _on_uart_readable(self, fd: int) -> None:
-        data = self.uart.on_readable(fd)
+        # paced: no more than a burst at a time, the rest waits in the pty / TCP buffer
+        limit = READ_SIZE if self._rate is None else max(1, int(self._burst * self._rate))
+        data = self.uart.on_readable(fd, limit)
         if not data:
             return
         if self._rate is not None:
             now = time.monotonic()
-            self._rx_free = max(self._rx_free, now) + len(data) / self._rate
+            self._rx_free = self._paced_start(self._rx_free, now) + len(data) / self._rate
         if self._drop_in:
             cut = min(self._drop_in, len(data))
             self._drop_in -= cut
@@ -684,12 +704,17 @@ class Emulator:
         """Runs ``work`` off the loop; ``done``/``failed`` run on the loop afterwards.
 
         With ``busy`` the module answers other commands with ``[Busy]Cmd running``.
+        Work that finishes after the module rebooted is discarded (never printed).
         """
         if busy:
             self._busy = True
+        boot = self._boots
 
         def finished(future: Future[T]) -> None:
             def on_loop() -> None:
+                if boot != self._boots:
+                    self._discard(future)
+                    return
                 if busy:
                     self._busy = False
                 exc = future.exception()
@@ -703,10 +728,20 @@ class Emulator:
 
         self._workers.submit(work).add_done_callback(finished)
 
+    @staticmethod
+    def _discard(future: Future[Any]) -> None:
+        """Closes what a worker made for the module before it rebooted (a socket)."""
+        if future.exception() is None:
+            close = getattr(future.result(), "close", None)
+            if callable(close):
+                close()
+
     # ---- boot ------------------------------------------------------------------------
 
     def _boot(self, *, announce: bool) -> None:
-        """Power-on: sockets and modes gone; banner, Wi-Fi, auto-transparent."""
+        """Power-on: sockets, modes and running commands gone; banner, Wi-Fi, auto-transparent."""
+        self._boots += 1
+        self._busy = False
         for ms in list(self.sockets.values()):
             ms.close()
         self.sockets.clear()

@@ -25,13 +25,15 @@ READ_SIZE = 65536
 
 class Uart(Protocol):
     url: str
+    #: Changes whenever the descriptors behind :meth:`fds` may be new ones (a new host).
+    generation: int
 
     def fds(self) -> list[int]:
         """Descriptors to watch for reading (the data path and any listener)."""
         ...
 
-    def on_readable(self, fd: int) -> bytes | None:
-        """Bytes from the host (b"" if none now), or None when ``fd`` was a listener."""
+    def on_readable(self, fd: int, limit: int = READ_SIZE) -> bytes | None:
+        """Up to ``limit`` bytes from the host (b"" if none now), or None for a listener."""
         ...
 
     def write(self, data: memoryview) -> int:
@@ -48,6 +50,8 @@ class Uart(Protocol):
 class PtyUart:
     """A pseudo-terminal in raw mode; the host opens :attr:`url` (the slave's path)."""
 
+    generation = 0
+
     def __init__(self) -> None:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave, termios.TCSANOW)
@@ -57,9 +61,9 @@ class PtyUart:
     def fds(self) -> list[int]:
         return [self.master]
 
-    def on_readable(self, fd: int) -> bytes | None:
+    def on_readable(self, fd: int, limit: int = READ_SIZE) -> bytes | None:
         try:
-            return os.read(self.master, READ_SIZE)
+            return os.read(self.master, limit)
         except BlockingIOError:
             return b""
         except OSError as exc:  # EIO: no host has the slave open right now
@@ -98,6 +102,7 @@ class TcpUart:
         shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
         self.url = f"socket://{shown}:{bound_port}"
         self.conn: socket.socket | None = None
+        self.generation = 0
 
     def fds(self) -> list[int]:
         fds = [self.listener.fileno()]
@@ -105,7 +110,7 @@ class TcpUart:
             fds.append(self.conn.fileno())
         return fds
 
-    def on_readable(self, fd: int) -> bytes | None:
+    def on_readable(self, fd: int, limit: int = READ_SIZE) -> bytes | None:
         if fd == self.listener.fileno():
             try:
                 conn, peer = self.listener.accept()
@@ -117,12 +122,13 @@ class TcpUart:
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.conn = conn
+            self.generation += 1
             log.info("host attached from %s", peer)
             return None
         if self.conn is None:
             return b""
         try:
-            data = self.conn.recv(READ_SIZE)
+            data = self.conn.recv(limit)
         except BlockingIOError:
             return b""
         except OSError:
@@ -131,6 +137,7 @@ class TcpUart:
             log.info("host detached")
             self.conn.close()
             self.conn = None
+            self.generation += 1
         return data
 
     def write(self, data: memoryview) -> int:
