@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.deps-installed
 
-.PHONY: all setup build test test-rust test-python lint bench demo clean
+.PHONY: all setup build test test-rust test-python lint bench fuzz demo clean
 
 all: test
 
@@ -44,6 +44,25 @@ lint: build
 bench: build
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-autosave \
 		--benchmark-columns=min,median,mean,ops --benchmark-sort=name -p no:randomly
+
+# Coverage-guided fuzzing of the core (libFuzzer via cargo-fuzz; RUSTC_BOOTSTRAP lets the
+# stable toolchain take the sanitizer flags). FUZZ_SECONDS per target; the summary of
+# runs per target lands in target/fuzz-summary.txt.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := response_framer command_framer params guard
+
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	rm -f target/fuzz-summary.txt
+	for t in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz $$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 2>&1 | tee target/fuzz-$$t.log \
+			| grep -E "^(Done|==|SUMMARY)" ; \
+		echo "$$t: $$(grep -Eo 'Done [0-9]+ runs' target/fuzz-$$t.log || echo FAILED)" \
+			>> target/fuzz-summary.txt; \
+	done
+	cat target/fuzz-summary.txt
+	! grep -q FAILED target/fuzz-summary.txt
 
 demo: build
 	$(PY) -m atsock demo

@@ -5,20 +5,33 @@ benchmarking run stops before it starts unless the extension is a release build.
 with benchmarks disabled (``--benchmark-disable``, how ``make test`` runs) only checks
 that atsock and the baselines agree, which any build may do.
 
-Each benchmark states what it measured in ``extra_info``: ``impl`` ("atsock" or
-"naive"), ``bytes`` processed per round, and optionally ``target_ratio`` (atsock must be
-at least this many times the baseline's throughput) or ``target_mbps`` (an absolute
-throughput floor, MB = 10**6 bytes). The table pairs the two implementations of each
-``benchmark.group`` and compares their median rounds.
+Each benchmark states what it measured in ``extra_info``: ``impl`` ("atsock", or
+"naive" / "baseline" for the baseline it is compared to), and what its rounds mean:
+
+- ``metric="throughput"`` (the default): ``bytes`` processed per round. The row shows
+  MB/s (10**6 bytes) of the median round. The baseline is the group's other benchmark,
+  or the atsock benchmark of group ``baseline_group``, or a nominal ``baseline_mbps``
+  (e.g. a UART's line rate, named by ``baseline_label``). Targets: ``target_ratio``
+  (atsock at least this many times the baseline) or ``target_mbps`` (a floor).
+- ``metric="latency"``: a round is one operation. The rows show the median and the
+  99th percentile; ``target_ratio_max`` caps atsock's median over the baseline's.
+
+Any benchmark may add ``rows``: measures that are values rather than ratios (memory
+growth, CPU share, fairness), each ``{"measure", "value", "unit", "op", "limit"}``
+with ``op`` one of "<", "<=", ">=" or None (no target). The table shows them as
+value against target.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
 import atsock
+
+BASELINE_IMPLS = ("naive", "baseline")
 
 
 def _benchmarks_enabled(config: pytest.Config) -> bool:
@@ -44,26 +57,107 @@ def _mbps(bench: Any) -> float | None:
     return float(size) / median / 1e6
 
 
-def _row(group: str, ours: Any, base: Any) -> list[str]:
+def _fmt_mbps(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f} MB/s" if value >= 100 else f"{value:,.3g} MB/s"
+
+
+def _met(ok: bool | None) -> str:
+    return "-" if ok is None else ("yes" if ok else "NO")
+
+
+def _throughput_row(
+    group: str, ours: Any, base: Any, groups: dict[str, dict[str, Any]]
+) -> list[str]:
+    info = ours.extra_info if ours is not None else {}
     ours_mbps = _mbps(ours) if ours is not None else None
     base_mbps = _mbps(base) if base is not None else None
+    base_text = _fmt_mbps(base_mbps)
+    if base is None and info.get("baseline_group") in groups:
+        ref = groups[info["baseline_group"]].get("atsock")
+        base_mbps = _mbps(ref) if ref is not None else None
+        base_text = _fmt_mbps(base_mbps) + (" (1 module)" if base_mbps else "")
+    elif base is None and "baseline_mbps" in info:
+        base_mbps = float(info["baseline_mbps"])
+        base_text = f"{base_mbps:.3g} MB/s {info.get('baseline_label', '')}".rstrip()
     ratio = ours_mbps / base_mbps if ours_mbps and base_mbps else None
-    info = ours.extra_info if ours is not None else {}
     target, met = "-", "-"
     if "target_ratio" in info:
         target = f">= {info['target_ratio']}x baseline"
-        met = "-" if ratio is None else ("yes" if ratio >= info["target_ratio"] else "NO")
+        met = _met(None if ratio is None else ratio >= info["target_ratio"])
     elif "target_mbps" in info:
         target = f">= {info['target_mbps']} MB/s"
-        met = "-" if ours_mbps is None else ("yes" if ours_mbps >= info["target_mbps"] else "NO")
+        met = _met(None if ours_mbps is None else ours_mbps >= info["target_mbps"])
+    precision = ".2f" if ratio is not None and ratio < 10 else ",.1f"
     return [
         group,
-        "-" if ours_mbps is None else f"{ours_mbps:,.0f} MB/s",
-        "-" if base_mbps is None else f"{base_mbps:,.1f} MB/s",
-        "-" if ratio is None else f"{ratio:,.1f}x",
+        _fmt_mbps(ours_mbps),
+        base_text,
+        "-" if ratio is None else f"{ratio:{precision}}x",
         target,
         met,
     ]
+
+
+def _percentile(bench: Any, fraction: float) -> float | None:
+    data = sorted(bench.stats.data) if bench is not None and bench.stats else []
+    if not data:
+        return None
+    return float(data[min(len(data) - 1, math.ceil(fraction * len(data)) - 1)])
+
+
+def _latency_rows(group: str, ours: Any, base: Any) -> list[list[str]]:
+    info = ours.extra_info if ours is not None else {}
+    rows = []
+    for label, fraction in (("median", 0.5), ("p99", 0.99)):
+        a = _percentile(ours, fraction)
+        b = _percentile(base, fraction)
+        ratio = a / b if a and b else None
+        target, met = "-", "-"
+        if label == "median" and "target_ratio_max" in info:
+            target = f"<= {info['target_ratio_max']}x baseline"
+            met = _met(None if ratio is None else ratio <= info["target_ratio_max"])
+        rows.append(
+            [
+                f"{group} {label}",
+                "-" if a is None else f"{a * 1e6:,.0f} us",
+                "-" if b is None else f"{b * 1e6:,.0f} us",
+                "-" if ratio is None else f"{ratio:.2f}x",
+                target,
+                met,
+            ]
+        )
+    return rows
+
+
+def _fmt_value(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value * 100:.2f} %"
+    if unit in ("", "MiB"):
+        return f"{value:,.2f} {unit}".rstrip()
+    return f"{value:,.3g} {unit}".rstrip()
+
+
+def _value_row(spec: dict[str, Any]) -> list[str]:
+    value, unit, op, limit = spec["value"], spec.get("unit", ""), spec.get("op"), spec.get("limit")
+    target, met = "-", "-"
+    if op is not None and limit is not None:
+        target = f"{op} {_fmt_value(limit, unit)}"
+        ok = {"<": value < limit, "<=": value <= limit, ">=": value >= limit}[op]
+        met = _met(ok)
+    return [spec["measure"], _fmt_value(value, unit), "-", "-", target, met]
+
+
+def _rows(group: str, impls: dict[str, Any], groups: dict[str, dict[str, Any]]) -> list[list[str]]:
+    ours = impls.get("atsock")
+    base = next((impls[i] for i in BASELINE_IMPLS if i in impls), None)
+    info = ours.extra_info if ours is not None else {}
+    if info.get("metric") == "latency":
+        rows = _latency_rows(group, ours, base)
+    else:
+        rows = [_throughput_row(group, ours, base, groups)]
+    return rows + [_value_row(spec) for spec in info.get("rows", [])]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -77,9 +171,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not groups:
         return
     header = ["measure", "atsock", "baseline", "ratio", "target", "met?"]
-    rows = [header] + [_row(g, b.get("atsock"), b.get("naive")) for g, b in groups.items()]
+    rows = [header] + [row for g, b in groups.items() for row in _rows(g, b, groups)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    terminalreporter.write_sep("=", "atsock vs pure-Python baseline (median round)")
+    terminalreporter.write_sep("=", "atsock vs baseline (median round)")
     for n, row in enumerate(rows):
         cells = [
             cell.ljust(w) if i == 0 else cell.rjust(w)

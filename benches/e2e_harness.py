@@ -1,0 +1,259 @@
+"""Processes, peers and measurements shared by the end-to-end benchmarks.
+
+The end-to-end benchmarks drive a real :class:`atsock.Module` over a real pty to the
+emulator running in a process of its own (:class:`atsock.demo.EmulatorProcess`), whose
+sockets reach a TCP echo peer (:class:`atsock.demo.EchoPeer`). The peer runs in a
+process of its own too, so that everything this (the driver's) process spends — CPU
+seconds, resident memory — is the driver's.
+
+Every helper here cleans up after itself: processes are terminated and waited for,
+their pipes closed, descriptors closed (the test run turns warnings into errors).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+import tty
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from atsock import Module, SocketType
+from atsock.demo import EmulatorProcess, payload_blocks
+from atsock.transparent import TransparentStream
+
+MIB = 1 << 20
+#: Bytes per write into the transparent stream (what the demo writes).
+WRITE_CHUNK = 64 * 1024
+#: Bytes asked for per read from the transparent stream.
+READ_CHUNK = 1 << 20
+#: One block of the demo's payload (random bytes salted with +++, \r\nOK\r\n, ...).
+PAYLOAD = next(payload_blocks(MIB))
+#: Wait for any single step of a benchmark; generous, the CI machine has 2 cores.
+STEP_TIMEOUT = 60.0
+
+_PEER_SCRIPT = """
+import sys
+from atsock.demo import EchoPeer
+peer = EchoPeer()
+print(peer.address[1], flush=True)
+sys.stdin.read()
+peer.close()
+"""
+
+
+def disabled(benchmark: BenchmarkFixture) -> bool:
+    """True in ``make test`` (``--benchmark-disable``): run a tiny version only."""
+    return bool(benchmark.disabled)
+
+
+def value_row(
+    measure: str, value: float, unit: str, op: str | None = None, limit: float | None = None
+) -> dict[str, object]:
+    """A table row that is a value against a target, not a ratio (see conftest.py)."""
+    return {"measure": measure, "value": value, "unit": unit, "op": op, "limit": limit}
+
+
+def pedantic(benchmark: BenchmarkFixture, target: Callable[[], object], rounds: int) -> None:
+    """Times ``rounds`` calls of ``target`` (one call when benchmarks are disabled)."""
+    run: Callable[..., object] = benchmark.pedantic  # untyped in pytest-benchmark
+    run(target, rounds=rounds, iterations=1, warmup_rounds=0)
+
+
+class EchoPeerProcess:
+    """:class:`atsock.demo.EchoPeer` in a process of its own (stops when stdin closes)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _PEER_SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        port = self.proc.stdout.readline().strip()
+        if not port.isdigit():
+            self.close()
+            raise RuntimeError("the echo peer did not start")
+        self.address = ("127.0.0.1", int(port))
+
+    def close(self) -> None:
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """Ends ``proc`` (EOF on stdin, then SIGTERM, then SIGKILL) and closes its pipes."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(2)
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@contextlib.contextmanager
+def echo_peer() -> Iterator[tuple[str, int]]:
+    """The address of an echo peer process, stopped afterwards."""
+    peer = EchoPeerProcess()
+    try:
+        yield peer.address
+    finally:
+        peer.close()
+
+
+@contextlib.contextmanager
+def emulators(count: int, baud: int | None = None) -> Iterator[list[str]]:
+    """``count`` emulator processes (``atsock emulate --pty``), started in parallel;
+    yields their URLs (``/dev/pts/N``) and stops them all afterwards."""
+    started: list[EmulatorProcess] = []
+    lock = threading.Lock()
+
+    def start() -> str:
+        emulator = EmulatorProcess(baud)
+        with lock:
+            started.append(emulator)
+        return emulator.url
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(count, 8)) as pool:
+            urls = list(pool.map(lambda _: start(), range(count)))
+        yield urls
+    finally:
+        for emulator in started:
+            emulator.close()
+            if emulator.proc.stdout is not None:
+                emulator.proc.stdout.close()
+
+
+@contextlib.contextmanager
+def connected_module(
+    url: str, peer: tuple[str, int], *, link_rate: float | None = None
+) -> Iterator[tuple[Module, int]]:
+    """A driver on ``url`` with one TCP client connection to ``peer``: (module, ConID).
+
+    The connection is not deleted at the end (that would wait out the firmware's
+    post-``+++`` delay for nothing): the emulator process is stopped right after."""
+    with Module(url, timeout=10.0, exit_delay=0.05, link_rate=link_rate) as module:
+        con_id = module.open_socket(SocketType.TCP_CLIENT, peer[0], peer[1])
+        yield module, con_id
+
+
+def echo_stream(stream: TransparentStream, size: int, chunk: int = WRITE_CHUNK) -> None:
+    """Writes ``size`` bytes of payload (``chunk`` bytes per write, on a thread) while
+    reading the peer's echo of them; returns once all of it came back."""
+    failure: list[BaseException] = []
+    view = memoryview(PAYLOAD)
+
+    def writer() -> None:
+        try:
+            left = size
+            while left > 0:
+                for offset in range(0, len(view), chunk):
+                    piece = view[offset : offset + min(chunk, left)]
+                    stream.write(piece)
+                    left -= len(piece)
+                    if left <= 0:
+                        return
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=writer, name="bench-writer", daemon=True)
+    thread.start()
+    received = 0
+    try:
+        while received < size and not failure:
+            received += len(stream.read(READ_CHUNK, timeout=STEP_TIMEOUT))
+    finally:
+        thread.join(STEP_TIMEOUT)
+    if failure:
+        raise failure[0]
+    assert received == size, f"{received} bytes echoed of {size}"
+
+
+# --- the raw pty baseline --------------------------------------------------------------------
+
+
+def raw_pty_duplex(size: int, chunk: int = WRITE_CHUNK) -> None:
+    """``size`` bytes each way through a pty pair in raw mode, both directions at once
+    (master → slave and slave → master), with plain blocking os.write/os.read on four
+    threads: the most a pty moves on this machine, shaped like the atsock echo run."""
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        threads = [
+            threading.Thread(target=_pump_write, args=(master, size, chunk), daemon=True),
+            threading.Thread(target=_pump_read, args=(slave, size), daemon=True),
+            threading.Thread(target=_pump_write, args=(slave, size, chunk), daemon=True),
+            threading.Thread(target=_pump_read, args=(master, size), daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(STEP_TIMEOUT)
+        assert not any(t.is_alive() for t in threads), "raw pty pumps did not finish"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def _pump_write(fd: int, size: int, chunk: int) -> None:
+    view = memoryview(PAYLOAD)
+    left = size
+    while left > 0:
+        for offset in range(0, len(view), chunk):
+            piece = view[offset : offset + min(chunk, left)]
+            left -= len(piece)
+            while piece:
+                piece = piece[os.write(fd, piece) :]
+            if left <= 0:
+                return
+
+
+def _pump_read(fd: int, size: int) -> None:
+    got = 0
+    while got < size:
+        got += len(os.read(fd, READ_CHUNK))
+
+
+# --- process measurements --------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (``VmRSS`` in /proc/self/status)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+@dataclass
+class Usage:
+    """Wall and CPU seconds (all threads of this process) over a ``with`` block."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu

@@ -1,0 +1,85 @@
+"""Command latency: ``Module.at()`` through the emulator process over a pty, against a
+raw pyserial ping-pong with the smallest possible responder (:mod:`pty_responder`).
+
+Both sides cross one pty each way and wake one process on the far end; the difference
+is what the driver (reader thread, framer, command machinery) and the emulator add.
+The emulator runs with echo off (``ATE0``) so the wire carries what the baseline's
+does: ``AT\\r\\n`` out, one final result back. Each round is one command; the table
+shows the median and the 99th percentile of the rounds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from atsock import Module
+from e2e_harness import disabled, emulators, pedantic, stop_process
+
+ROUNDS = 3000
+SMALL_ROUNDS = 20
+WARMUP = 100
+TARGET_RATIO_MAX = 2.0
+GROUP = "e2e AT latency"
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def responder() -> Iterator[str]:
+    """The baseline's responder process; yields the pty path it answers on."""
+    script = Path(__file__).with_name("pty_responder.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        assert path, "the pty responder did not start"
+        yield path
+    finally:
+        stop_process(proc)
+
+
+def _describe(benchmark: BenchmarkFixture, impl: str, rounds: int) -> None:
+    benchmark.group = GROUP
+    benchmark.extra_info.update(
+        impl=impl,
+        metric="latency",
+        rounds=rounds,
+        target_ratio_max=TARGET_RATIO_MAX,
+        baseline="pyserial write(b'AT\\r\\n') + read_until(b'OK\\r\\n') against a minimal "
+        "responder process on a raw pty",
+        wire="AT\\r\\n -> \\r\\nOK\\r\\n (emulator, ATE0) / OK\\r\\n (responder)",
+    )
+
+
+def test_latency_atsock(benchmark: BenchmarkFixture) -> None:
+    rounds = SMALL_ROUNDS if disabled(benchmark) else ROUNDS
+    _describe(benchmark, "atsock", rounds)
+    with emulators(1) as (url,), Module(url, timeout=5.0) as module:
+        module.set_echo(False)
+        for _ in range(0 if disabled(benchmark) else WARMUP):
+            module.at()
+        pedantic(benchmark, module.at, rounds)
+
+
+def test_latency_baseline(benchmark: BenchmarkFixture, responder: str) -> None:
+    rounds = SMALL_ROUNDS if disabled(benchmark) else ROUNDS
+    _describe(benchmark, "baseline", rounds)
+    with serial.serial_for_url(responder, timeout=5.0) as port:
+
+        def ping() -> None:
+            port.write(b"AT\r\n")
+            reply = port.read_until(b"OK\r\n")
+            assert reply.endswith(b"OK\r\n"), reply
+
+        for _ in range(0 if disabled(benchmark) else WARMUP):
+            ping()
+        pedantic(benchmark, ping, rounds)

@@ -1,0 +1,81 @@
+"""Paced UART: the emulator's pty paced at 2 and 4 Mbaud (``--baud``), the driver told
+the line rate (``link_rate = baud / 10`` bytes/s).
+
+The figure is the echo throughput over the line rate — each direction of a UART
+carries baud / 10 bytes/s at most, and the echo uses both at once — and the driver
+process's CPU: seconds per MiB moved each way, and the share of one core over the run
+(all of this process's threads; the echo peer runs in a process of its own).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from e2e_harness import (
+    MIB,
+    WRITE_CHUNK,
+    Usage,
+    connected_module,
+    disabled,
+    echo_peer,
+    echo_stream,
+    emulators,
+    pedantic,
+    value_row,
+)
+
+#: baud -> bytes each way (about 5 s of line time each)
+SIZES = {2_000_000: 1 * MIB, 4_000_000: 2 * MIB}
+SMALL_SIZE = 16 * 1024
+TARGET_LINE_SHARE = 0.95
+#: the driver's CPU budget at 4 Mbaud: share of one core
+TARGET_CPU_SHARE = {4_000_000: 0.02}
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.mark.parametrize("baud", sorted(SIZES))
+def test_paced(benchmark: BenchmarkFixture, baud: int) -> None:
+    size = SMALL_SIZE if disabled(benchmark) else SIZES[baud]
+    line_rate = baud / 10
+    usage = Usage()
+    mbaud = f"{baud / 1e6:g} Mbaud"
+    benchmark.group = f"e2e paced {mbaud} echo vs line rate"
+    with (
+        echo_peer() as peer,
+        emulators(1, baud=baud) as (url,),
+        connected_module(url, peer, link_rate=line_rate) as (module, _),
+        module.transparent(timeout=30.0) as stream,
+    ):
+
+        def run() -> None:
+            with usage.measure():
+                echo_stream(stream, size)
+
+        pedantic(benchmark, run, 1)
+    share = usage.cpu / usage.wall
+    cpu_limit = TARGET_CPU_SHARE.get(baud)
+    benchmark.extra_info.update(
+        impl="atsock",
+        bytes=size,
+        baud=baud,
+        direction="both directions concurrently; bytes = each way",
+        write_chunk=WRITE_CHUNK,
+        baseline_mbps=line_rate / 1e6,
+        baseline_label="(line)",
+        target_ratio=TARGET_LINE_SHARE,
+        wall_seconds=usage.wall,
+        cpu_seconds=usage.cpu,
+        cpu_seconds_per_mib=usage.cpu / (size / MIB),
+        rows=[
+            value_row(f"e2e paced {mbaud} driver CPU s/MiB", usage.cpu / (size / MIB), "s"),
+            value_row(
+                f"e2e paced {mbaud} driver CPU share",
+                share,
+                "%",
+                "<" if cpu_limit else None,
+                cpu_limit,
+            ),
+        ],
+    )

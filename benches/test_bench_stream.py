@@ -1,0 +1,68 @@
+"""Transparent streaming end to end, against the raw pty in the same run.
+
+atsock: the driver writes 64 MiB into ``Module.transparent()`` (64 KiB writes, on a
+thread) while reading the echo back; the bytes cross a pty to the emulator process,
+a real TCP connection to an echo peer process, and come back the same way. The
+baseline moves the same bytes each way through a bare pty pair in raw mode with plain
+``os.write``/``os.read``, both directions at once, as the atsock run does: the
+ceiling any pty-attached driver could reach on this machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from e2e_harness import (
+    MIB,
+    READ_CHUNK,
+    WRITE_CHUNK,
+    connected_module,
+    disabled,
+    echo_peer,
+    echo_stream,
+    emulators,
+    pedantic,
+    raw_pty_duplex,
+)
+
+SIZE = 64 * MIB
+SMALL_SIZE = 256 * 1024
+ROUNDS = 3
+TARGET_RATIO = 0.7
+GROUP = "e2e transparent echo 64 MiB"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _describe(benchmark: BenchmarkFixture, impl: str, size: int) -> None:
+    benchmark.group = GROUP
+    benchmark.extra_info.update(
+        impl=impl,
+        bytes=size,
+        direction="both directions concurrently; bytes = each way",
+        write_chunk=WRITE_CHUNK,
+        read_chunk=READ_CHUNK,
+        target_ratio=TARGET_RATIO,
+        baseline="raw pty pair (tty.setraw), os.write/os.read on 4 threads, "
+        "master->slave and slave->master at once",
+        path="driver -> pty -> emulator process -> TCP -> echo peer process -> back",
+    )
+
+
+def test_stream_atsock(benchmark: BenchmarkFixture) -> None:
+    size = SMALL_SIZE if disabled(benchmark) else SIZE
+    _describe(benchmark, "atsock", size)
+    with (
+        echo_peer() as peer,
+        emulators(1) as (url,),
+        connected_module(url, peer) as (module, _),
+        module.transparent(timeout=30.0) as stream,
+    ):
+        pedantic(benchmark, lambda: echo_stream(stream, size), 1 if disabled(benchmark) else ROUNDS)
+
+
+def test_stream_baseline(benchmark: BenchmarkFixture) -> None:
+    size = SMALL_SIZE if disabled(benchmark) else SIZE
+    _describe(benchmark, "baseline", size)
+    pedantic(benchmark, lambda: raw_pty_duplex(size), 1 if disabled(benchmark) else ROUNDS)
