@@ -10,6 +10,7 @@ in :mod:`atsock.commands`; this file is the machinery they run on.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -117,6 +118,8 @@ class ModuleCore:
         self._expect_ready = False
         self._ready_seen = threading.Event()
         self._secret_rx = False
+        #: a secret reply (a certificate body) may still arrive after its command gave up
+        self._secret_late = False
         self._dead: BaseException | None = None
         self._closing = False
         self._exit_time = 0.0
@@ -145,14 +148,27 @@ class ModuleCore:
         self._thread.join(2.0)
         if self._callback_queue is not None:
             self._callback_queue.put(ModuleRestarted())  # wakes the dispatcher; it sees _closing
-        try:
-            self.serial.close()
-        except (OSError, serial.SerialException):
-            pass
+        self._close_port()
         with self._cond:
             for conn in self._conns.values():
                 conn.gone = conn.gone or SocketClosed(f"ConID {conn.con_id}: module closed")
             self._cond.notify_all()
+
+    def _close_port(self) -> None:
+        sock = getattr(self.serial, "_socket", None)
+        if isinstance(sock, socket.socket):
+            # pyserial's socket:// close() sleeps 0.3 s "for quick reconnects": skip that
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+            self.serial._socket = None  # type: ignore[attr-defined]
+            self.serial.is_open = False
+        try:
+            self.serial.close()
+        except (OSError, serial.SerialException):
+            pass
 
     @property
     def closed(self) -> bool:
@@ -196,13 +212,15 @@ class ModuleCore:
                 return
             if not data:
                 continue
-            trace("RX", data, secret=self._secret_rx)
+            trace("RX", data, secret=self._secret_rx or self._secret_late)
             with self._framer_lock:
                 try:
                     frames = self._framer.feed(data)
                 except FramingError as exc:
                     frames = exc.frames
                     self._framing_error(exc)
+            if self._secret_late and any(f.kind in ("ok", "error", "ready") for f in frames):
+                self._secret_late = False  # the late reply is over
             for frame in frames:
                 try:
                     self._dispatch(frame)
@@ -374,6 +392,8 @@ class ModuleCore:
                     with self._cond:
                         self._pending = None
                         self._secret_rx = False
+                        if secret_reply and pending.final is None:
+                            self._secret_late = True
                 if pending.busy and pending.final is None:
                     if time.monotonic() + BUSY_RETRY >= deadline:
                         raise Timeout(f"{pending.name}: module still busy after {budget:g} s")
@@ -428,13 +448,25 @@ class ModuleCore:
             conn = self._conns.get(con_id)
             return conn is not None and conn.gone is None and conn.type is not None
 
-    def wait_conn(self, con_id: int, ready: Callable[[Conn], bool], timeout: float | None) -> Conn:
-        """Waits until ``ready(conn)`` (or the ConID is gone); Timeout after ``timeout``."""
+    def wait_conn(
+        self,
+        con_id: int,
+        ready: Callable[[Conn], bool],
+        timeout: float | None,
+        *,
+        expect: Conn | None = None,
+    ) -> Conn:
+        """Waits until ``ready(conn)`` (or the ConID is gone); Timeout after ``timeout``.
+
+        With ``expect``, the wait is for that very connection: once it is gone (deleted,
+        module reset), a new connection that reuses the ConID is not it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
+                if expect is not None and expect.gone is not None:
+                    raise expect.gone
                 conn = self._conns.get(con_id)
-                if conn is None:
+                if conn is None or (expect is not None and conn is not expect):
                     raise SocketClosed(f"ConID {con_id} is gone")
                 if conn.gone is not None:
                     raise conn.gone
@@ -457,11 +489,24 @@ class ModuleCore:
             del conn.buffer[:limit]
             return data
 
-    def store_buffered(self, con_id: int, data: bytes) -> None:
-        """Puts read data in front of what is buffered for ``con_id``."""
+    def store_buffered(self, con_id: int, data: bytes, *, at: int = 0) -> None:
+        """Puts read data in front of what is buffered for ``con_id`` (or at offset ``at``)."""
         with self._cond:
             conn = self._conns.setdefault(con_id, Conn(con_id))
-            conn.buffer[:0] = data
+            conn.buffer[at:at] = data
+            self._cond.notify_all()
+
+    def announced(self, *, every: bool = False) -> dict[int, int]:
+        """ConIDs with packets announced (passive mode) and not read (``every``: all
+        ConIDs), with the length of what is buffered for each."""
+        with self._cond:
+            return {
+                c.con_id: len(c.buffer) for c in self._conns.values() if every or c.notified > 0
+            }
+
+    def publish(self, event: Event) -> None:
+        """Hands an event to the queue and the callbacks as if the module had sent it."""
+        self._publish(event)
 
     def expect_ready(self) -> None:
         with self._cond:

@@ -20,6 +20,7 @@ from atsock.types import (
     AutoTransparentConfig,
     CertKind,
     ReceiveMode,
+    SocketData,
     SocketInfo,
     SocketStatus,
     SocketType,
@@ -36,6 +37,8 @@ MAX_CERT = 2048
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,253}$")
 #: SOCKETSEND payloads larger than this go as several commands.
 SEND_CHUNK = 64 * 1024
+#: Bound on the packets read for one ConID when switching to active receive mode.
+MAX_QUEUED_READS = 1024
 
 
 def _enum(kind: type[Any], value: int) -> Any:
@@ -230,9 +233,28 @@ class Module(ModuleCore):
             self.forget(con_id, SocketClosed(f"ConID {con_id} was deleted"))
 
     def set_receive_mode(self, mode: ReceiveMode | int, *, timeout: float | None = None) -> None:
-        """``AT+SOCKETRECVCFG``: passive (default) or active (data comes with the event)."""
-        self.execute(b"AT+SOCKETRECVCFG=%d" % ReceiveMode(mode), timeout=timeout)
-        self.receive_mode = ReceiveMode(mode)
+        """``AT+SOCKETRECVCFG``: passive (default) or active (data comes with the event).
+
+        Switching to active mode, packets already announced in passive mode are read at
+        once and delivered as active-mode data (events, socket objects), ahead of any
+        data received after the switch, so nothing is reordered or left behind."""
+        new_mode = ReceiveMode(mode)
+        held = self.announced(every=True) if new_mode == ReceiveMode.ACTIVE else {}
+        self.execute(b"AT+SOCKETRECVCFG=%d" % new_mode, timeout=timeout)
+        was, self.receive_mode = self.receive_mode, new_mode
+        if was == ReceiveMode.PASSIVE and new_mode == ReceiveMode.ACTIVE:
+            for con_id, offset in self.announced().items():
+                offset = held.get(con_id, offset)
+                for _ in range(MAX_QUEUED_READS):
+                    try:
+                        packet = self.read(con_id, timeout=timeout)
+                    except SocketClosed:
+                        break
+                    if not packet:
+                        break
+                    self.store_buffered(con_id, packet, at=offset)
+                    offset += len(packet)
+                    self.publish(SocketData(con_id, len(packet), packet))
 
     receive_mode: ReceiveMode = ReceiveMode.PASSIVE
 

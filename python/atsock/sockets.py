@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import io
+import time
 from typing import TYPE_CHECKING, Any
 
 from atsock.errors import ATError, SocketClosed, Timeout
@@ -31,7 +32,8 @@ class Socket:
         self.type = type
         self._timeout: float | None = None
         self._closed = False
-        conn = module.conn(con_id)
+        #: this connection's bookkeeping: a later connection may reuse the ConID
+        self._conn = conn = module.conn(con_id)
         conn.type = conn.type or type
 
     def __repr__(self) -> str:
@@ -83,15 +85,17 @@ class Socket:
         if bufsize <= 0:
             return b""
         module, con_id = self.module, self.con_id
-        passive = module.receive_mode == ReceiveMode.PASSIVE
+        conn = self._conn
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
         while True:
+            if conn.gone is not None:
+                raise conn.gone
             data = module.take_buffered(con_id, bufsize)
             if data:
                 return data
-            conn = module.conn(con_id)
-            if conn.gone is not None:
-                raise conn.gone
-            if passive and (conn.notified > 0 or conn.peer_closed):
+            passive = module.receive_mode == ReceiveMode.PASSIVE
+            # announced packets wait on the module in either mode (announced while passive)
+            if conn.notified > 0 or (passive and conn.peer_closed):
                 packet = module.read(con_id, timeout=self._command_timeout())
                 if packet:
                     if len(packet) > bufsize:
@@ -106,11 +110,15 @@ class Socket:
                 return b""
             if self._timeout == 0:
                 raise BlockingIOError(errno.EAGAIN, "no data waiting on the module")
+            remaining = None if deadline is None else deadline - time.monotonic()
             try:
+                if remaining is not None and remaining <= 0:
+                    raise Timeout("")
                 module.wait_conn(
                     con_id,
                     lambda c: bool(c.buffer) or c.notified > 0 or c.peer_closed,
-                    self._timeout,
+                    remaining,
+                    expect=conn,
                 )
             except Timeout:
                 raise Timeout(f"ConID {con_id}: no data within {self._timeout:g} s") from None
@@ -165,13 +173,16 @@ class ServerSocket:
         self.type = type
         self._timeout: float | None = None
         self._closed = False
+        self._conn = module.conn(con_id)
 
     def settimeout(self, value: float | None) -> None:
         self._timeout = value
 
     def accept(self) -> tuple[Socket, tuple[str, int]]:
         """Waits for a client (a seed); returns its socket and address."""
-        conn = self.module.wait_conn(self.con_id, lambda c: bool(c.seeds), self._timeout)
+        conn = self.module.wait_conn(
+            self.con_id, lambda c: bool(c.seeds), self._timeout, expect=self._conn
+        )
         seed_id = conn.seeds.popleft()
         kind = SocketType.SSL_SEED if self.type == SocketType.SSL_SERVER else SocketType.TCP_SEED
         row = next((s for s in self.module.sockets() if s.con_id == seed_id), None)

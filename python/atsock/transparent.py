@@ -39,9 +39,10 @@ class EscapeSafeWriter:
 
     The module takes three ``+`` as an escape only when they arrive after a silence of
     at least the guard time, all within the guard time of the first. A write holding
-    any other byte can never be one. Writes of only ``+`` after a quiet spell (a run)
-    are counted; a run never gets a third ``+`` within twice the guard time of its
-    start — the writer waits for the window to pass, so the module releases what it
+    any other byte can never be one. Writes of only ``+`` are sent one ``+`` at a time;
+    each ``+`` that follows a possible silence may start an escape (a candidate), and
+    no candidate is ever given a third ``+`` while its window (twice the guard time,
+    with margin) is open — the writer waits it out, so the module releases what it
     holds as data.
     """
 
@@ -49,40 +50,45 @@ class EscapeSafeWriter:
         self._write = write
         self._guard = guard_time
         self._last = float("-inf")
-        self._run = 0
-        self._run_start = 0.0
+        #: (time, followed a possible silence) of each '+' since the last other byte
+        self._pluses: deque[tuple[float, bool]] = deque()
 
     @property
     def last_write(self) -> float:
         return self._last
+
+    def touch(self) -> None:
+        """Counts silence from now (the module's guard starts counting when it enters)."""
+        self._last = time.monotonic()
 
     def write(self, data: bytes) -> None:
         if not data:
             return
         if data.strip(b"+"):
             self._write(data)
-            self._run = 0
+            self._pluses.clear()
             self._last = time.monotonic()
             return
         for _ in range(len(data)):
             self._write_plus()
 
     def _write_plus(self) -> None:
-        now = time.monotonic()
-        if self._run == 0 and now - self._last < self._guard / GUARD_MARGIN:
-            self._write(b"+")  # no silence before it: cannot start an escape
-            self._last = time.monotonic()
-            return
-        if self._run == 0:
-            self._run, self._run_start = 0, now
-        elif self._run >= 2:
-            # a third '+' now could complete an escape: let the window pass first
-            wait = self._run_start + 2 * self._guard * GUARD_MARGIN - now
-            if wait > 0:
-                time.sleep(wait)
-            self._run, self._run_start = 0, time.monotonic()
+        window = 2 * self._guard * GUARD_MARGIN
+        while True:
+            now = time.monotonic()
+            while self._pluses and now - self._pluses[0][0] >= window:
+                self._pluses.popleft()  # too old to share an escape with this '+'
+            # every open candidate that this '+' would give a third (or later) '+'
+            wait_until = 0.0
+            for index, (when, after_silence) in enumerate(self._pluses):
+                if after_silence and len(self._pluses) - index >= 2:
+                    wait_until = max(wait_until, when + window)
+            if wait_until <= now:
+                break
+            time.sleep(wait_until - now)
+        after_silence = now - self._last >= self._guard / GUARD_MARGIN
         self._write(b"+")
-        self._run += 1
+        self._pluses.append((now, after_silence))
         self._last = time.monotonic()
 
 
@@ -220,6 +226,7 @@ def transparent_session(
         module.framer_leave_passthrough()
         raise
     module.transparent_active = True
+    stream._writer.touch()  # the module's guard counts silence from its entry
     try:
         yield stream
     finally:

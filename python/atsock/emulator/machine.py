@@ -78,8 +78,11 @@ class Emulator:
         self.dns_port = dns_port
         self.connect_timeout = connect_timeout
         self._rate = baud / 10 if baud else None
-        #: Paced I/O goes in bursts of this long (64 bytes' worth, at least 2 ms).
-        self._burst = max(0.002, 64 / self._rate) if self._rate else 0.0
+        #: Paced output reaches the host in bursts of this long (64 bytes' worth, at least
+        #: 10 ms: the latency timer of a USB-serial adapter); input is taken in 2 ms steps,
+        #: as a UART receives continuously.
+        self._burst_out = max(0.01, 64 / self._rate) if self._rate else 0.0
+        self._burst_in = max(0.002, 64 / self._rate) if self._rate else 0.0
         self._tx_free = 0.0
         self._rx_free = 0.0
 
@@ -370,8 +373,8 @@ class Emulator:
         now = time.monotonic()
         start = now
         if self._rate is not None:
-            start = self._paced_start(self._tx_free, now)
-            budget = min(budget, int((now + self._burst - start) * self._rate))
+            start = self._paced_start(self._tx_free, now, self._burst_out)
+            budget = min(budget, int((now + self._burst_out - start) * self._rate))
             if budget <= 0:
                 return
         written = 0
@@ -386,26 +389,28 @@ class Emulator:
             if self._rate is not None:
                 self._tx_free = start + written / self._rate
 
-    def _paced_start(self, free: float, now: float) -> float:
+    @staticmethod
+    def _paced_start(free: float, now: float, burst: float) -> float:
         """When the next paced byte goes out (or in): at ``free``, the end of the last one.
 
         A loop that wakes up a little after ``free`` keeps that cadence, so the average
         rate is the baud rate and not a little under it; after a longer idle the clock
         restarts at ``now`` (a UART does not save up time).
         """
-        return free if now - free < self._burst else now
+        return free if now - free < burst else now
 
     # ---- host → module -------------------------------------------------------------
 
     def _on_uart_readable(self, fd: int) -> None:
         # paced: no more than a burst at a time, the rest waits in the pty / TCP buffer
-        limit = READ_SIZE if self._rate is None else max(1, int(self._burst * self._rate))
+        limit = READ_SIZE if self._rate is None else max(1, int(self._burst_in * self._rate))
         data = self.uart.on_readable(fd, limit)
         if not data:
             return
         if self._rate is not None:
             now = time.monotonic()
-            self._rx_free = self._paced_start(self._rx_free, now) + len(data) / self._rate
+            start = self._paced_start(self._rx_free, now, self._burst_in)
+            self._rx_free = start + len(data) / self._rate
         if self._drop_in:
             cut = min(self._drop_in, len(data))
             self._drop_in -= cut

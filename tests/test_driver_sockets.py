@@ -1,0 +1,235 @@
+"""The socket-shaped objects (create_connection, create_server, udp_server) over the emulator."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+
+import pytest
+
+import atsock
+from atsock import CertKind, ReceiveMode, SocketType
+from atsock.emulator import Emulator
+from driver_fixtures import *  # noqa: F403  (the fixtures)
+from driver_fixtures import wait_event
+from peers import TcpCollector, TcpEchoServer, TlsCertificates, TlsEchoServer, UdpPeer
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def recv_exactly(sock: atsock.Socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, f"end of stream after {len(data)} of {n} bytes"
+        data += chunk
+    return bytes(data)
+
+
+@pytest.mark.parametrize("mode", [ReceiveMode.PASSIVE, ReceiveMode.ACTIVE])
+def test_create_connection_tcp_round_trip(
+    module: atsock.Module, echo_server: TcpEchoServer, mode: ReceiveMode
+) -> None:
+    module.set_receive_mode(mode)
+    with module.create_connection(echo_server.address, timeout=2.0) as sock:
+        assert sock.gettimeout() == 2.0
+        payload = bytes(range(256)) * 10 + b"\r\nOK\r\n"
+        sock.sendall(payload)
+        assert recv_exactly(sock, len(payload)) == payload
+        assert sock.send(b"abc") == 3
+        buffer = bytearray(10)
+        n = 0
+        while n < 3:
+            n += sock.recv_into(memoryview(buffer)[n:], 3 - n)
+        assert buffer[:3] == b"abc"
+        assert "open" in repr(sock)
+    assert sock.closed and "closed" in repr(sock)
+    sock.close()  # idempotent
+    with pytest.raises(OSError) as info:
+        sock.sendall(b"x")
+    assert info.value.errno == errno.EBADF
+    assert module.sockets() == []
+
+
+def test_recv_timeout_and_nonblocking(module: atsock.Module, echo_server: TcpEchoServer) -> None:
+    with module.create_connection(echo_server.address) as sock:
+        sock.settimeout(0.1)
+        started = time.monotonic()
+        with pytest.raises(atsock.Timeout) as info:
+            sock.recv(10)
+        assert time.monotonic() - started < 1.0
+        assert isinstance(info.value, TimeoutError) and info.value.errno == errno.ETIMEDOUT
+        sock.setblocking(False)
+        assert sock.gettimeout() == 0.0
+        with pytest.raises(BlockingIOError):
+            sock.recv(10)
+        sock.setblocking(True)
+        assert sock.gettimeout() is None
+        with pytest.raises(ValueError):
+            sock.settimeout(-1)
+        assert sock.recv(0) == b""
+
+
+def test_recv_returns_empty_at_end_of_stream(
+    module: atsock.Module, collector: TcpCollector
+) -> None:
+    with module.create_connection(collector.address, timeout=2.0) as sock:
+        sock.sendall(b"before close")
+        collector.send_to_client(b"last words")
+        assert recv_exactly(sock, 10) == b"last words"
+        collector.close_all_clients()
+        assert sock.recv(100) == b""
+        assert sock.recv(100) == b""
+
+
+def test_recv_smaller_than_a_packet_keeps_the_rest(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    with module.create_connection(echo_server.address, timeout=2.0) as sock:
+        sock.sendall(b"0123456789")
+        assert recv_exactly(sock, 4) == b"0123"
+        assert recv_exactly(sock, 6) == b"456789"
+
+
+def test_makefile_lines(module: atsock.Module, echo_server: TcpEchoServer) -> None:
+    with module.create_connection(echo_server.address, timeout=2.0) as sock:
+        writer = sock.makefile("wb")
+        writer.write(b"line one\nline two\n")
+        writer.flush()
+        reader = sock.makefile("rb")
+        assert reader.readline() == b"line one\n"
+        assert reader.readline() == b"line two\n"
+        rw = sock.makefile("rwb", buffering=0)
+        assert rw.write(b"raw\n") == 4
+        writer.close()
+        reader.close()
+        rw.close()
+
+
+def test_create_connection_tls(
+    module: atsock.Module, tls_certs: TlsCertificates, tls_echo: TlsEchoServer
+) -> None:
+    module.set_certificate(CertKind.CA, tls_certs.ca_pem)
+    with module.create_connection(("localhost", tls_echo.address[1]), 2.0, tls=True) as sock:
+        assert sock.type == SocketType.SSL_CLIENT
+        sock.sendall(b"secure hello")
+        assert recv_exactly(sock, 12) == b"secure hello"
+
+
+def test_create_connection_refused_is_oserror(module: atsock.Module) -> None:
+    with pytest.raises(atsock.CommandError) as info:
+        module.create_connection(("127.0.0.1", free_port()), timeout=2.0)
+    assert info.value.code == 97
+
+
+def test_create_connection_udp(module: atsock.Module, udp_peer: UdpPeer) -> None:
+    with module.create_connection(udp_peer.address, timeout=2.0, udp=True) as sock:
+        sock.sendall(b"dgram")
+        data, sender = udp_peer.recv()
+        assert data == b"dgram"
+        udp_peer.sendto(b"a long datagram", sender)
+        assert sock.recv(6) == b"a long"  # a datagram's excess is discarded
+        udp_peer.sendto(b"next", sender)
+        assert sock.recv(100) == b"next"
+
+
+def test_create_server_accepts_clients(module: atsock.Module) -> None:
+    port = free_port()
+    with module.create_server(port) as server:
+        server.settimeout(2.0)
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as client:
+            conn, address = server.accept()
+            conn.settimeout(2.0)
+            assert conn.type == SocketType.TCP_SEED
+            assert address == client.getsockname()
+            client.sendall(b"from client")
+            assert recv_exactly(conn, 11) == b"from client"
+            conn.sendall(b"from module")
+            assert client.recv(100) == b"from module"
+        with conn:
+            wait_event(module, atsock.SocketDisconnected)
+            assert conn.recv(10) == b""
+        server.settimeout(0.1)
+        with pytest.raises(atsock.Timeout):
+            server.accept()
+    assert module.sockets() == []
+
+
+def test_create_server_tls(module: atsock.Module, tls_certs: TlsCertificates) -> None:
+    module.set_certificate(CertKind.CA, tls_certs.ca_pem)
+    module.set_certificate(CertKind.CLIENT_CERT, tls_certs.server_cert_pem)
+    module.set_certificate(CertKind.CLIENT_KEY, tls_certs.server_key_pem)
+    port = free_port()
+    with module.create_server(port, tls=True) as server:
+        server.settimeout(2.0)
+        context = tls_certs.client_context()
+        raw = socket.create_connection(("127.0.0.1", port), timeout=2)
+        with context.wrap_socket(raw, server_hostname="localhost") as client:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(2.0)
+                assert conn.type == SocketType.SSL_SEED
+                client.sendall(b"tls in")
+                assert recv_exactly(conn, 6) == b"tls in"
+                conn.sendall(b"tls out")
+                assert client.recv(100) == b"tls out"
+
+
+def test_udp_server_replies_to_its_peer(module: atsock.Module, udp_peer: UdpPeer) -> None:
+    port = free_port(socket.SOCK_DGRAM)
+    with module.udp_server(port) as server:
+        server.settimeout(2.0)
+        udp_peer.sendto(b"hi server", ("127.0.0.1", port))
+        data, peer = server.recvfrom(100)
+        assert data == b"hi server"
+        assert peer == udp_peer.address
+        server.sendall(b"hi peer")
+        assert udp_peer.recv()[0] == b"hi peer"
+
+
+def test_socket_after_unexpected_reset_raises_module_reset(
+    emu_module: tuple[Emulator, atsock.Module], echo_server: TcpEchoServer
+) -> None:
+    emu, m = emu_module
+    with m.create_connection(echo_server.address) as sock:  # blocking: no timeout
+        emu.reset()
+        with pytest.raises(atsock.ModuleReset):
+            sock.recv(10)
+
+
+def test_socket_closed_by_module_reset_does_not_see_a_new_conid(
+    emu_module: tuple[Emulator, atsock.Module], echo_server: TcpEchoServer
+) -> None:
+    emu, m = emu_module
+    old = m.create_connection(echo_server.address, timeout=1.0)
+    emu.reset()
+    wait_event(m, atsock.ModuleRestarted)
+    with m.create_connection(echo_server.address, timeout=1.0) as new:
+        assert new.con_id == old.con_id
+        new.sendall(b"for the new one")
+        assert recv_exactly(new, 15) == b"for the new one"
+        with pytest.raises(atsock.ModuleReset):
+            old.recv(10)
+    old.close()
+
+
+def test_switching_to_active_mode_keeps_packets_already_announced(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    with module.create_connection(echo_server.address, timeout=1.0) as sock:
+        sock.sendall(b"queued while passive")
+        wait_event(module, atsock.SocketData)  # announced, waiting on the module
+        module.set_receive_mode(ReceiveMode.ACTIVE)
+        # delivered as active-mode data, to events too
+        event = wait_event(module, atsock.SocketData, lambda e: e.data is not None)
+        assert event.data == b"queued while passive"
+        started = time.process_time()
+        assert recv_exactly(sock, 20) == b"queued while passive"
+        sock.sendall(b"then active")
+        assert recv_exactly(sock, 11) == b"then active"
+        assert time.process_time() - started < 0.5  # waited, did not spin
