@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.deps-installed
 
-.PHONY: all setup build test test-rust test-python lint bench fuzz demo clean
+.PHONY: all setup build test test-rust test-python lint bench fuzz soak demo clean
 
 all: test
 
@@ -44,6 +44,10 @@ lint: build
 bench: build
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-autosave \
 		--benchmark-columns=min,median,mean,ops --benchmark-sort=name -p no:randomly
+
+# Long reliability runs (1 GiB through transparent mode with hostile payloads).
+soak: build
+	$(PY) -m pytest -q -m slow -p no:randomly --timeout 1800 tests
 
 # Coverage-guided fuzzing of the core (libFuzzer via cargo-fuzz; RUSTC_BOOTSTRAP lets the
 # stable toolchain take the sanitizer flags). FUZZ_SECONDS per target; the summary of

@@ -246,6 +246,16 @@ fn overlong_line_errors_once_and_resyncs_at_next_line_end() {
 }
 
 #[test]
+fn line_of_exactly_the_limit_is_accepted_when_its_cr_arrives_first() {
+    // found by cargo fuzz: "1234\r" then "\n" was refused, "1234\r\n" accepted
+    let mut f = ResponseFramer::new(4, 64);
+    assert_eq!(
+        frames_chunked(&mut f, b"1234\r\nOK\r\n", 5),
+        vec![info("1234"), Owned::Ok]
+    );
+}
+
+#[test]
 fn complete_overlong_line_is_an_error() {
     let mut f = ResponseFramer::new(4, 64);
     assert_eq!(

@@ -39,6 +39,8 @@ T = TypeVar("T")
 OUT_HIGH = 256 * 1024
 #: Time a reboot takes before the banner.
 BOOT_DELAY = 0.01
+#: How far a late paced read may catch up with the line (the UART's receive FIFO).
+RX_CATCH_UP = 0.05
 BANNER = b"\r\nCombo-AT emulator (atsock)\r\nready\r\n"
 TRANSPARENT_EXIT = b"\r\nOK\r\n"
 
@@ -84,6 +86,7 @@ class Emulator:
         self._burst_out = max(0.01, 64 / self._rate) if self._rate else 0.0
         self._burst_in = max(0.002, 64 / self._rate) if self._rate else 0.0
         self._tx_free = 0.0
+        self._out_since = 0.0
         self._rx_free = 0.0
 
         self.sockets: dict[int, ModuleSocket] = {}
@@ -224,6 +227,8 @@ class Emulator:
         if data:
             if wire.isEnabledFor(logging.DEBUG):
                 wire.debug("module -> host %d bytes", len(data))
+            if not self._out:
+                self._out_since = time.monotonic()
             self._out += data
 
     def line(self, text: str | bytes) -> None:
@@ -319,8 +324,8 @@ class Emulator:
         if self._stall_until > now:
             deadlines.append(self._stall_until)
         if self._rate is not None:
-            if self._out and self._tx_free > now:
-                deadlines.append(self._tx_free)
+            if self._out:
+                deadlines.append(self._out_due())
             if self._rx_free > now:
                 deadlines.append(self._rx_free)
         if not deadlines:
@@ -337,8 +342,7 @@ class Emulator:
             for fd in self.uart.fds():
                 if reading or fd != writer:
                     want[fd] = (selectors.EVENT_READ, uart)
-            paced_out = self._rate is not None and self._tx_free > now
-            if self._out and writer is not None and not paced_out:
+            if self._out and writer is not None and self._out_due() <= now:
                 events = want.get(writer, (0, uart))[0] | selectors.EVENT_WRITE
                 want[writer] = (events, uart)
         if len(self._out) < OUT_HIGH:
@@ -365,12 +369,22 @@ class Emulator:
                 self._sel.modify(fd, events, data)
             self._registered[fd] = (events, data)
 
+    def _out_due(self) -> float:
+        """When pending output may go: at once unpaced; paced, like a USB-serial adapter,
+        once a burst's worth is pending or the oldest byte waited a burst (latency timer),
+        and no earlier than the line is free."""
+        if self._rate is None:
+            return 0.0
+        if len(self._out) >= self._burst_out * self._rate:
+            return self._tx_free
+        return max(self._tx_free, self._out_since + self._burst_out)
+
     def _flush_output(self) -> None:
-        if not self._out or self._stall_until > time.monotonic():
+        now = time.monotonic()
+        if not self._out or self._stall_until > now or self._out_due() > now:
             return
         view = memoryview(self._out)
         budget = len(view)
-        now = time.monotonic()
         start = now
         if self._rate is not None:
             start = self._paced_start(self._tx_free, now, self._burst_out)
@@ -386,6 +400,7 @@ class Emulator:
         view.release()
         if written:
             del self._out[:written]
+            self._out_since = now
             if self._rate is not None:
                 self._tx_free = start + written / self._rate
 
@@ -402,14 +417,17 @@ class Emulator:
     # ---- host → module -------------------------------------------------------------
 
     def _on_uart_readable(self, fd: int) -> None:
-        # paced: no more than a burst at a time, the rest waits in the pty / TCP buffer
-        limit = READ_SIZE if self._rate is None else max(1, int(self._burst_in * self._rate))
+        # paced: what the line delivered since the last read (a late loop catches up, as
+        # the module's UART FIFO would), at most a burst ahead; the rest waits in the buffer
+        limit = READ_SIZE
+        if self._rate is not None:
+            now = time.monotonic()
+            start = self._paced_start(self._rx_free, now, RX_CATCH_UP)
+            limit = max(1, int((now + self._burst_in - start) * self._rate))
         data = self.uart.on_readable(fd, limit)
         if not data:
             return
         if self._rate is not None:
-            now = time.monotonic()
-            start = self._paced_start(self._rx_free, now, self._burst_in)
             self._rx_free = start + len(data) / self._rate
         if self._drop_in:
             cut = min(self._drop_in, len(data))
