@@ -224,12 +224,20 @@ class Emulator:
             cut = min(self._drop_out, len(data))
             self._drop_out -= cut
             data = data[cut:]
-        if data:
-            if wire.isEnabledFor(logging.DEBUG):
-                wire.debug("module -> host %d bytes", len(data))
-            if not self._out:
-                self._out_since = time.monotonic()
-            self._out += data
+        if not data:
+            return
+        if wire.isEnabledFor(logging.DEBUG):
+            wire.debug("module -> host %d bytes", len(data))
+        if not self._out:
+            now = time.monotonic()
+            if self._rate is None and self._stall_until <= now:
+                # unpaced and nothing queued: straight to the UART, no loop round trip
+                sent = self.uart.write(memoryview(data))
+                if sent >= len(data):
+                    return
+                data = data[sent:]
+            self._out_since = now
+        self._out += data
 
     def line(self, text: str | bytes) -> None:
         self.emit((text.encode() if isinstance(text, str) else text) + b"\r\n")
@@ -542,6 +550,14 @@ class Emulator:
         target = self._tt
         if target is None:
             return
+        if not target.type.is_udp and self._packets.pending == 0:
+            # TCP/TLS: whole packets go out at once; only the tail waits for more or idle
+            whole = len(data) - len(data) % self._packets.max_packet
+            if whole:
+                self._send_packet(target, data[:whole])
+                data = data[whole:]
+                if not data:
+                    return
         packets = self._packets.push(data, now_ns)
         if packets:
             if target.type.is_udp:
@@ -600,6 +616,18 @@ class Emulator:
         sock = ms.sock
         if sock is None or ms.status != Status.CONNECTED:
             return False
+        if not isinstance(sock, ssl.SSLSocket) and ms.type != SocketType.UDP_SERVER:
+            try:  # the common case: the kernel takes it all at once, no mode switching
+                sent = sock.send(data)
+                if sent == len(data):
+                    return True
+                data = data[sent:]
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                log.info("send on ConID %d failed: %s", ms.con_id, exc)
+                self._disconnected(ms)
+                return False
         try:
             sock.settimeout(self.connect_timeout)
             if ms.type == SocketType.UDP_SERVER:
