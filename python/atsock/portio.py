@@ -23,6 +23,10 @@ class PortReader:
     def __init__(self, port: Any, poll: float = 0.05) -> None:
         self.port = port
         self.poll = poll
+        # one reusable buffer, then an exact-size copy: reading straight into a 64 KiB
+        # bytes object and shrinking it fragments the heap a little on every read
+        self._buffer = bytearray(CHUNK)
+        self._view = memoryview(self._buffer)
         self._sock: socket.socket | None = getattr(port, "_socket", None)
         self._fd: Any = None
         if self._sock is None:
@@ -37,20 +41,21 @@ class PortReader:
             if not ready:
                 return b""
             try:
-                data = self._sock.recv(CHUNK)
+                n = self._sock.recv_into(self._buffer)
             except BlockingIOError:
                 return b""
-            if not data:
+            if not n:
                 raise ConnectionError("the module's TCP port closed the connection")
-            return data
+            return bytes(self._view[:n])
         if self._fd is not None:
             ready, _, _ = select.select([self._fd], [], [], self.poll)
             if not ready:
                 return b""
             try:
-                return os.read(self._fd, CHUNK)
+                n = os.readv(self._fd, [self._buffer])
             except BlockingIOError:
                 return b""
+            return bytes(self._view[:n])
         old = self.port.timeout
         if old != self.poll:
             self.port.timeout = self.poll

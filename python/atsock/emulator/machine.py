@@ -39,6 +39,10 @@ T = TypeVar("T")
 OUT_HIGH = 256 * 1024
 #: Time a reboot takes before the banner.
 BOOT_DELAY = 0.01
+#: Data queued for a peer above which the module stops taking UART input (backpressure).
+TX_HIGH = 256 * 1024
+#: Largest piece handed to one send() call.
+TX_CHUNK = 256 * 1024
 #: How far a late paced read may catch up with the line (the UART's receive FIFO).
 RX_CATCH_UP = 0.05
 BANNER = b"\r\nCombo-AT emulator (atsock)\r\nready\r\n"
@@ -266,12 +270,15 @@ class Emulator:
                 if kind == "wake":
                     self._drain_wake()
                     continue
-                if mask & selectors.EVENT_WRITE:
-                    self._flush_output()
-                if mask & selectors.EVENT_READ:
-                    if kind == "uart":
+                if kind == "uart":
+                    if mask & selectors.EVENT_WRITE:
+                        self._flush_output()
+                    if mask & selectors.EVENT_READ:
                         self._on_uart_readable(key.fd)
-                    elif kind == "sock":
+                elif kind == "sock":
+                    if mask & selectors.EVENT_WRITE:
+                        self._flush_socket(obj)
+                    if mask & selectors.EVENT_READ and obj.sock is not None:
                         self._on_socket_readable(obj)
             self._run_calls()
             self._run_timers()
@@ -346,6 +353,8 @@ class Emulator:
         uart = ("uart", self.uart.generation)
         if not stalled:
             reading = self._rate is None or self._rx_free <= now
+            # a peer that does not keep up slows the host down, as the module's buffers fill
+            reading = reading and all(len(ms.tx) < TX_HIGH for ms in self.sockets.values())
             writer = self.uart.writer_fd()
             for fd in self.uart.fds():
                 if reading or fd != writer:
@@ -353,13 +362,16 @@ class Emulator:
             if self._out and writer is not None and self._out_due() <= now:
                 events = want.get(writer, (0, uart))[0] | selectors.EVENT_WRITE
                 want[writer] = (events, uart)
-        if len(self._out) < OUT_HIGH:
-            for ms in self.sockets.values():
-                if ms.sock is None or ms.status == Status.CONNECTING:
-                    continue
-                if ms.rx_full and not ms.type.is_udp and self._tt is not ms:
-                    continue  # TCP backpressure: the peer waits until the host reads
-                want[ms.sock.fileno()] = (selectors.EVENT_READ, ("sock", ms))
+        out_room = len(self._out) < OUT_HIGH
+        for ms in self.sockets.values():
+            if ms.sock is None or ms.status == Status.CONNECTING:
+                continue
+            events = selectors.EVENT_WRITE if ms.tx else 0
+            # TCP backpressure: the peer waits while the host does not read
+            if out_room and not (ms.rx_full and not ms.type.is_udp and self._tt is not ms):
+                events |= selectors.EVENT_READ
+            if events:
+                want[ms.sock.fileno()] = (events, ("sock", ms))
         for fd in list(self._registered):
             if fd not in want:
                 self._sel.unregister(fd)
@@ -613,37 +625,45 @@ class Emulator:
         return self._send_packet(ms, data)
 
     def _send_packet(self, ms: ModuleSocket, data: bytes) -> bool:
+        """Sends without ever blocking the loop: what the kernel does not take now waits
+        in the socket's queue (TCP/TLS) and goes when it is writable; a UDP datagram the
+        kernel refuses is dropped and counted. False if the socket cannot send."""
         sock = ms.sock
         if sock is None or ms.status != Status.CONNECTED:
             return False
-        if not isinstance(sock, ssl.SSLSocket) and ms.type != SocketType.UDP_SERVER:
-            try:  # the common case: the kernel takes it all at once, no mode switching
-                sent = sock.send(data)
-                if sent == len(data):
-                    return True
-                data = data[sent:]
-            except BlockingIOError:
-                pass
+        if ms.type.is_udp:
+            try:
+                if ms.type == SocketType.UDP_SERVER:
+                    if ms.udp_peer is None:
+                        return False
+                    sock.sendto(data, ms.udp_peer)
+                else:
+                    sock.send(data)
+            except (BlockingIOError, ssl.SSLWantWriteError):
+                ms.tx_dropped += 1
+                log.warning("ConID %d: datagram dropped, host socket buffer full", ms.con_id)
             except OSError as exc:
                 log.info("send on ConID %d failed: %s", ms.con_id, exc)
                 self._disconnected(ms)
                 return False
-        try:
-            sock.settimeout(self.connect_timeout)
-            if ms.type == SocketType.UDP_SERVER:
-                if ms.udp_peer is None:
-                    return False
-                sock.sendto(data, ms.udp_peer)
-            else:
-                sock.sendall(data)
             return True
-        except OSError as exc:
-            log.info("send on ConID %d failed: %s", ms.con_id, exc)
-            self._disconnected(ms)
-            return False
-        finally:
-            if ms.sock is not None:
-                ms.sock.setblocking(False)
+        ms.tx += data
+        return self._flush_socket(ms)
+
+    def _flush_socket(self, ms: ModuleSocket) -> bool:
+        sock = ms.sock
+        while ms.tx and sock is not None:
+            try:
+                sent = sock.send(ms.tx[:TX_CHUNK])
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return True  # the loop writes the rest when the socket is writable
+            except OSError as exc:
+                log.info("send on ConID %d failed: %s", ms.con_id, exc)
+                ms.tx.clear()
+                self._disconnected(ms)
+                return False
+            del ms.tx[:sent]
+        return True
 
     def _on_socket_readable(self, ms: ModuleSocket) -> None:
         if ms.sock is None:

@@ -77,6 +77,10 @@ class ModuleSocket:
     rx: deque[bytes] = field(default_factory=deque)
     rx_bytes: int = 0
     dropped: int = 0
+    #: bytes waiting for the host socket to take them (TCP/TLS)
+    tx: bytearray = field(default_factory=bytearray)
+    #: datagrams the host socket refused (UDP)
+    tx_dropped: int = 0
 
     def row(self) -> str:
         """The ``AT+SOCKET?`` row of this ConID."""
