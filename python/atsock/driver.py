@@ -38,8 +38,20 @@ log = logging.getLogger(__name__)
 
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
+#: With a known link rate, how far ahead of the line (seconds) writes may run.
+LINE_QUEUE = 0.02
 #: Received active-mode data kept per ConID for socket objects before dropping.
 RX_BUFFER_MAX = 1 << 20
+#: Largest ConID the driver keeps bookkeeping for (real firmware uses a handful): URCs
+#: naming others are published as events but cannot make the driver's tables grow.
+MAX_CON_ID = 255
+#: Accepted clients (SocketSeed) remembered per server until ``accept()`` takes them.
+MAX_SEEDS = 64
+#: Silence on the port after which a partial frame left behind by a timed-out command
+#: is taken for a lie (a declared length longer than what came) and dropped (resync).
+RESYNC_QUIET = 0.1
+#: Longest the next command waits for the late reply of one that failed unanswered.
+RESYNC_WAIT = 0.5
 
 EventCallback = Callable[[Event], None]
 
@@ -54,7 +66,8 @@ class Conn:
     notified: int = 0
     peer_closed: bool = False
     gone: BaseException | None = None
-    seeds: deque[int] = field(default_factory=deque)
+    seeds: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_SEEDS))
+    #: received bytes thrown away because :data:`RX_BUFFER_MAX` was reached
     dropped: int = 0
 
 
@@ -67,6 +80,10 @@ class Pending:
     final: Frame | None = None
     prompted: bool = False
     busy: bool = False
+    #: an earlier attempt of this command was answered ``[Busy]Cmd running``
+    after_busy: bool = False
+    #: the command writes a payload (or enters transparent mode) after a ``>`` prompt
+    wants_prompt: bool = False
     failure: BaseException | None = None
 
     @property
@@ -124,6 +141,15 @@ class ModuleCore:
         self._closing = False
         self._exit_time = 0.0
         self._line_free = 0.0
+        self._last_rx = 0.0
+        self._rx_dropped = 0
+        #: a command timed out and its reply may still come (see :meth:`_dispatch`)
+        self._orphaned = False
+        #: the next command first waits for a quiet line (that late reply), see _resync
+        self._resync = False
+        #: payload of a command that gave up waiting for its ``>``: if the prompt still
+        #: comes, the module waits for exactly these bytes (it would eat the next command)
+        self._late_payload: tuple[bytes, bool] | None = None
         #: set by the transparent stream while it owns the port
         self.transparent_sink: Callable[[bytes], None] | None = None
         self.transparent_exited = threading.Event()
@@ -182,16 +208,32 @@ class ModuleCore:
             raise ATError(f"the module's port failed: {self._dead}") from self._dead
         trace("TX", data, secret=secret)
         with self._write_lock:
-            try:
-                self.serial.write(data)
-            except (OSError, serial.SerialException) as exc:
-                raise ATError(f"cannot write to the module's port: {exc}") from exc
-            if self.link_rate:
+            if not self.link_rate:
+                self._write_port(data)
+                return
+            # Keep at most LINE_QUEUE seconds of data ahead of the line: the port then
+            # always has room, and the writer wakes ~1/LINE_QUEUE times a second instead
+            # of once per byte-sized gap in the kernel buffer.
+            step = max(1024, int(self.link_rate * LINE_QUEUE))
+            view = memoryview(data)
+            for start in range(0, len(view), step):
+                piece = view[start : start + step]
+                ahead = self._line_free - time.monotonic() - LINE_QUEUE
+                if ahead > 0:
+                    time.sleep(ahead)
+                self._write_port(piece)
                 now = time.monotonic()
-                self._line_free = max(self._line_free, now) + len(data) / self.link_rate
+                self._line_free = max(self._line_free, now) + len(piece) / self.link_rate
 
-    def drain(self) -> None:
-        """Waits until written bytes have left the host (or, on a pty, are estimated to)."""
+    def _write_port(self, data: bytes | memoryview) -> None:
+        try:
+            self.serial.write(data)
+        except (OSError, serial.SerialException) as exc:
+            raise ATError(f"cannot write to the module's port: {exc}") from exc
+
+    def drain(self) -> float:
+        """Waits until written bytes have left the host (or, on a pty, are estimated to);
+        returns when the last of them reached the module, as far as the host can tell."""
         try:
             self.serial.flush()
         except (OSError, serial.SerialException, AttributeError):
@@ -199,6 +241,7 @@ class ModuleCore:
         remaining = self._line_free - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
+        return self._line_free
 
     # ---- the reader thread ---------------------------------------------------------------
 
@@ -212,6 +255,7 @@ class ModuleCore:
                 return
             if not data:
                 continue
+            self._last_rx = time.monotonic()
             trace("RX", data, secret=self._secret_rx or self._secret_late)
             with self._framer_lock:
                 try:
@@ -259,7 +303,14 @@ class ModuleCore:
             return
         with self._cond:
             pending = self._pending
+            late = kind == "prompt" and self._late_payload is not None
+            if late and (pending is None or not pending.wants_prompt):
+                self._write_late_payload()
+                return
             if pending is None:
+                if kind in ("ok", "error") and self._orphaned:
+                    self._orphaned = False  # the late reply of a timed-out command
+                    self._cond.notify_all()
                 if kind not in ("echo", "ok"):
                     log.debug("unsolicited %r", frame)
                 return
@@ -267,6 +318,12 @@ class ModuleCore:
                 return
             if kind == "busy":
                 pending.busy = True
+            elif kind in ("ok", "error") and pending.after_busy and self._orphaned:
+                # the module was busy with a command that timed out; it answers lines in
+                # order, so this reply (and what came before it) is that command's
+                log.info("late reply of a timed-out command dropped: %r", frame)
+                self._orphaned = False
+                pending.frames.clear()
             elif kind in ("ok", "error"):
                 pending.final = frame
             elif kind == "prompt":
@@ -275,26 +332,62 @@ class ModuleCore:
                 pending.frames.append(frame)
             self._cond.notify_all()
 
+    def _write_late_payload(self) -> None:
+        """The ``>`` of a command that timed out came after all: the module now takes the
+        next bytes as that command's payload, so they must be that payload (called with
+        ``_cond`` held, on the reader thread)."""
+        late, self._late_payload = self._late_payload, None
+        assert late is not None
+        payload, secret = late
+        log.warning("late prompt of a timed-out send: writing its %d bytes now", len(payload))
+        try:
+            self.write(payload, secret=secret)
+        except ATError as exc:
+            log.error("could not write the late payload: %s", exc)
+
     def _on_ready(self) -> None:
         with self._cond:
             expected = self._expect_ready
             self._expect_ready = False
+        self.module_was_reset(
+            ModuleReset("the module reset (printed 'ready'): every ConID is gone"),
+            expected=expected,
+        )
+        self.transparent_exited.set()
+        self._ready_seen.set()
+
+    def module_was_reset(self, reason: ModuleReset, *, expected: bool = False) -> None:
+        """The module rebooted: every ConID is gone (``reason`` for whoever uses one), the
+        command in flight fails with ``reason`` unless the reboot was asked for, and
+        :class:`ModuleRestarted` is published."""
+        with self._cond:
             if not expected:
                 log.warning("module reset unexpectedly: every ConID is gone")
-            reason = ModuleReset("the module reset (printed 'ready'): every ConID is gone")
             for conn in self._conns.values():
                 conn.gone = conn.gone or reason
             self._conns.clear()
+            self._orphaned = False
+            self._late_payload = None
             if not expected and self._pending is not None:
                 self._pending.failure = reason
+                # the rebooted module may still answer the line it was given (late)
+                self._orphaned = self._resync = True
             self._cond.notify_all()
         with self._framer_lock:
             self._framer.leave_passthrough()
-        self.transparent_exited.set()
-        self._ready_seen.set()
         self._publish(ModuleRestarted())
 
     def _on_event(self, event: Event) -> None:
+        con_id = getattr(event, "con_id", None)
+        if con_id is not None and not 0 <= con_id <= MAX_CON_ID:
+            log.warning("event for impossible ConID %d ignored: %r", con_id, event)
+            self._publish(event)
+            return
+        server_id = getattr(event, "server_con_id", 0)
+        if not 0 <= server_id <= MAX_CON_ID:
+            log.warning("event for impossible server ConID %d ignored: %r", server_id, event)
+            self._publish(event)
+            return
         with self._cond:
             if isinstance(event, SocketData):
                 conn = self._conns.setdefault(event.con_id, Conn(event.con_id))
@@ -304,6 +397,7 @@ class ModuleCore:
                     conn.buffer += event.data
                 else:
                     conn.dropped += len(event.data)
+                    self._rx_dropped += len(event.data)
                     log.warning("ConID %d: receive buffer full, %d bytes dropped", event.con_id,
                                 len(event.data))  # fmt: skip
             elif isinstance(event, SocketSeed):
@@ -374,11 +468,16 @@ class ModuleCore:
             wait = self._exit_time - time.monotonic()
             if wait > 0:  # the firmware wants quiet after leaving transparent mode
                 time.sleep(wait)
+            self._await_resync(deadline)
+            after_busy = False
             while True:
-                pending = Pending(line)
+                wants_prompt = payload is not None or until_prompt
+                pending = Pending(line, after_busy=after_busy, wants_prompt=wants_prompt)
                 with self._cond:
                     self._pending = pending
                     self._secret_rx = secret_reply
+                    if wants_prompt:
+                        self._late_payload = None  # a prompt now is ambiguous: no guessing
                 try:
                     self.write(line + b"\r\n")
                     if payload is not None or until_prompt:
@@ -388,6 +487,12 @@ class ModuleCore:
                         if pending.prompted and payload is not None:
                             self.write(payload, secret=secret)
                     self._wait(pending, deadline, budget, lambda p: False)
+                except Timeout:
+                    self._timed_out()
+                    if payload is not None and not pending.prompted and not pending.busy:
+                        with self._cond:
+                            self._late_payload = (payload, secret)
+                    raise
                 finally:
                     with self._cond:
                         self._pending = None
@@ -398,8 +503,39 @@ class ModuleCore:
                     if time.monotonic() + BUSY_RETRY >= deadline:
                         raise Timeout(f"{pending.name}: module still busy after {budget:g} s")
                     time.sleep(BUSY_RETRY)
+                    after_busy = True
                     continue
                 return self._finish(pending)
+
+    def _await_resync(self, deadline: float) -> None:
+        """After a command that failed unanswered, waits (once, briefly) for its late
+        reply or a quiet line, so that reply is not taken for the next command's."""
+        with self._cond:
+            if not self._resync:
+                return
+            self._resync = False
+            started = time.monotonic()
+            limit = min(deadline, started + RESYNC_WAIT)
+            while self._orphaned:
+                now = time.monotonic()
+                quiet_until = max(self._last_rx, started) + RESYNC_QUIET
+                if now >= quiet_until or now >= limit:
+                    return
+                self._cond.wait(min(quiet_until, limit) - now)
+
+    def _timed_out(self) -> None:
+        """A command got no (complete) reply: its reply may still come, and a partial
+        frame the framer holds may be a lie (a declared payload longer than what came)."""
+        with self._cond:
+            self._orphaned = self._resync = True
+        with self._framer_lock:
+            stuck = self._framer.pending
+            quiet = time.monotonic() - self._last_rx >= RESYNC_QUIET
+            if stuck and quiet and not self._framer.passthrough:
+                log.warning(
+                    "dropping %d bytes of a frame the module never finished (resync)", stuck
+                )
+                self._framer.reset()
 
     def _wait(
         self, pending: Pending, deadline: float, budget: float, done: Callable[[Pending], bool]
@@ -431,6 +567,17 @@ class ModuleCore:
         return pending
 
     # ---- ConID bookkeeping (for socket objects) --------------------------------------------
+
+    def dropped(self, con_id: int | None = None) -> int:
+        """Received bytes the driver had to throw away for ``con_id`` (all ConIDs, since
+        the module was opened, if None) because nobody read them and the buffer
+        (:data:`RX_BUFFER_MAX` per ConID, active receive mode) was full. Each drop is
+        also logged as a warning."""
+        with self._cond:
+            if con_id is None:
+                return self._rx_dropped  # since the module was opened, resets included
+            conn = self._conns.get(con_id)
+            return conn.dropped if conn is not None else 0
 
     def conn(self, con_id: int) -> Conn:
         with self._cond:

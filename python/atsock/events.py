@@ -20,7 +20,8 @@ from atsock.types import (
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    # ASCII digits only ("²".isdigit() is true), and no absurd sizes from a hostile module
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else None
 
 
 def parse_event(frame: Frame) -> Event:

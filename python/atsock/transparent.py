@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from atsock.errors import CommandError, Timeout, TransparentError
+from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
 from atsock.types import UdpServerMode
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 INBOUND_MAX = 4 << 20
 #: Margin on the guard time for the silences the driver keeps.
 GUARD_MARGIN = 1.5
+#: What a rebooting module prints (its banner ends in a line ``ready``): seen in the
+#: stream, it makes an unconfirmed exit probe whether the module is in command mode.
+READY_LINE = b"\nready\r\n"
+#: Bound on the ``AT`` probe after an unconfirmed exit (seconds).
+PROBE_TIMEOUT = 1.0
 
 
 class EscapeSafeWriter:
@@ -107,9 +112,18 @@ class TransparentStream(io.RawIOBase):
         self._writer = EscapeSafeWriter(module.write, module.guard_time)
         self.bytes_sent = 0
         self.bytes_received = 0
+        #: the stream carried a ``ready`` line: maybe the module rebooted (it cannot say
+        #: so in transparent mode: its banner is just bytes of the stream)
+        self.reset_suspected = False
+        self._tail = b""
 
     # called by the reader thread
     def _inbound(self, data: bytes) -> None:
+        if not self.reset_suspected:
+            window = self._tail + data[: len(READY_LINE)]
+            if READY_LINE in data or READY_LINE in window:
+                self.reset_suspected = True
+            self._tail = (self._tail + data)[-(len(READY_LINE) - 1) :]
         with self._cond:
             while self._size >= INBOUND_MAX and not self._exiting and not self._eof:
                 self._cond.wait(0.1)  # backpressure: the module (and the peer) wait for us
@@ -181,8 +195,9 @@ class TransparentStream(io.RawIOBase):
         with self._cond:
             self._exiting = True
             self._cond.notify_all()
-        module.drain()
-        quiet = self._writer.last_write + guard * GUARD_MARGIN - time.monotonic()
+        # the module counts silence from the last byte it received, not from our write
+        line_empty = max(module.drain(), self._writer.last_write)
+        quiet = line_empty + guard * GUARD_MARGIN - time.monotonic()
         if quiet > 0:
             time.sleep(quiet)
         module.framer_begin_exit()
@@ -197,11 +212,29 @@ class TransparentStream(io.RawIOBase):
             self._cond.notify_all()
         if not exited:
             module.framer_leave_passthrough()
+            if self.reset_suspected and self._in_command_mode():
+                reason = ModuleReset(
+                    "the module reset during transparent mode (its 'ready' came as stream "
+                    "data and it answers commands): every ConID is gone"
+                )
+                module.module_was_reset(reason)
+                raise reason
             raise TransparentError(
                 f"the module did not confirm leaving transparent mode within {budget:g} s "
                 "(no \\r\\nOK\\r\\n after +++)"
             )
         module.mark_transparent_exit()
+
+    def _in_command_mode(self) -> bool:
+        """Probes with ``AT``: any final reply (``OK``, or ``ERROR`` for the ``+++`` the
+        module took as the start of a line) means it is in command mode."""
+        try:
+            self._module.execute(b"AT", timeout=min(PROBE_TIMEOUT, self._module.timeout))
+        except (CommandError, ModuleReset):
+            return True
+        except ATError:
+            return False
+        return True
 
 
 @contextlib.contextmanager

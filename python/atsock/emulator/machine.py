@@ -531,12 +531,12 @@ class Emulator:
 
     def enter_transparent(self, target: ModuleSocket, *, follow_last_peer: bool = False) -> None:
         """Prints ``>`` and streams between the UART and ``target`` until ``+++``."""
-        self.emit(b">")
-        self._tt = target
+        self._tt = target  # before the prompt: a host that saw '>' finds the module in it
         self._tt_follow_last = follow_last_peer
         now_ns = time.monotonic_ns()
         self._guard.reset(now_ns)
         self._packets = Packetizer()
+        self.emit(b">")
         while target.rx:  # passive-mode packets not read yet: nothing is lost
             self.emit(target.pop())
         leftover = self._framer.buffered
