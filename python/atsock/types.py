@@ -26,6 +26,15 @@ class SocketType(enum.IntEnum):
     def is_client(self) -> bool:
         return self in (SocketType.UDP_CLIENT, SocketType.TCP_CLIENT, SocketType.SSL_CLIENT)
 
+    @property
+    def is_seed(self) -> bool:
+        """A client accepted by one of our servers (created by the module, never by hand)."""
+        return self in (SocketType.TCP_SEED, SocketType.SSL_SEED)
+
+    @property
+    def is_udp(self) -> bool:
+        return self in (SocketType.UDP_SERVER, SocketType.UDP_CLIENT)
+
 
 class SocketStatus(enum.IntEnum):
     """``<status>`` of an AT+SOCKET? row."""

@@ -8,6 +8,7 @@ driver, the demo and the tests run without hardware.
 from __future__ import annotations
 
 from atsock.emulator.machine import Emulator
-from atsock.emulator.netsock import SocketType, Status
+from atsock.emulator.netsock import Status
+from atsock.types import SocketType
 
 __all__ = ["Emulator", "SocketType", "Status"]

@@ -22,12 +22,12 @@ from atsock.emulator.flash import CERT_SLOTS, AutoTransparent
 from atsock.emulator.netsock import (
     BACKLOG,
     ModuleSocket,
-    SocketType,
     Status,
     client_context,
     server_context,
 )
 from atsock.emulator.resolver import ResolveError, resolve
+from atsock.types import SocketType
 
 if TYPE_CHECKING:
     from atsock.emulator.machine import Emulator

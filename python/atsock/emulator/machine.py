@@ -27,8 +27,9 @@ from typing import Any, TypeVar
 from atsock._core import CommandFramer, FramingError, Guard, Packetizer
 from atsock.emulator.commands import CommandFailed, CommandSet
 from atsock.emulator.flash import Flash, FlashStore
-from atsock.emulator.netsock import PACKET, ModuleSocket, SocketType, Status
+from atsock.emulator.netsock import PACKET, ModuleSocket, Status
 from atsock.emulator.uart import READ_SIZE, PtyUart, TcpUart, Uart
+from atsock.types import SocketType
 
 log = logging.getLogger("atsock.emulator")
 wire = logging.getLogger("atsock.emulator.wire")

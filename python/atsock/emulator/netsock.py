@@ -9,7 +9,6 @@ is lost); a UDP socket drops datagrams and counts them, as a real module must.
 
 from __future__ import annotations
 
-import enum
 import os
 import socket
 import ssl
@@ -17,6 +16,8 @@ import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from atsock.types import SocketStatus, SocketType
 
 #: Largest packet read from a host socket at once (one SOCKETREAD / SocketDown).
 PACKET = 1024
@@ -28,38 +29,8 @@ BACKLOG = 5
 MAX_SOCKETS = 16
 
 
-class SocketType(enum.IntEnum):
-    UDP_SERVER = 1
-    UDP_CLIENT = 2
-    TCP_SERVER = 3
-    TCP_CLIENT = 4
-    TCP_SEED = 5
-    SSL_SERVER = 6
-    SSL_CLIENT = 7
-    SSL_SEED = 8
-
-    @property
-    def is_server(self) -> bool:
-        return self in (SocketType.UDP_SERVER, SocketType.TCP_SERVER, SocketType.SSL_SERVER)
-
-    @property
-    def is_seed(self) -> bool:
-        return self in (SocketType.TCP_SEED, SocketType.SSL_SEED)
-
-    @property
-    def is_client(self) -> bool:
-        return self in (SocketType.UDP_CLIENT, SocketType.TCP_CLIENT, SocketType.SSL_CLIENT)
-
-    @property
-    def is_udp(self) -> bool:
-        return self in (SocketType.UDP_SERVER, SocketType.UDP_CLIENT)
-
-
-class Status(enum.IntEnum):
-    CONNECTED = 1
-    DISCONNECTED = 2
-    CONNECTING = 3
-    CONNECT_FAIL = 4
+# The module's socket types and states are the driver's: one definition of the spec's numbers.
+Status = SocketStatus
 
 
 @dataclass(eq=False)
