@@ -294,3 +294,44 @@ def test_transparent_over_tls(module: atsock.Module) -> None:
             stream.write(data)
             assert read_exactly(stream, len(data)) == data
         module.at()
+
+
+# ---- booting into transparent mode (AT+SOCKETAUTOTT) ------------------------------------
+
+
+def test_reset_into_transparent_streams_on_the_boots_own_connection(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    module.set_auto_transparent(SocketType.TCP_CLIENT, *echo_server.address)
+    for _ in range(2):  # and again: each reset reconnects
+        with module.reset_into_transparent() as stream:
+            stream.write(b"booted +++ \r\nOK\r\n")
+            assert read_exactly(stream, 17) == b"booted +++ \r\nOK\r\n"
+        rows = module.sockets()
+        assert [(s.con_id, s.type) for s in rows] == [(1, SocketType.TCP_CLIENT)]
+    module.disable_auto_transparent()
+    module.reset()
+    assert module.sockets() == []
+
+
+def test_reset_into_transparent_needs_the_setting(module: atsock.Module) -> None:
+    module.disable_auto_transparent()
+    with (
+        pytest.raises(atsock.TransparentError, match="AT\\+SOCKETAUTOTT is off"),
+        module.reset_into_transparent(),
+    ):
+        pass
+    module.at()
+
+
+def test_reset_into_transparent_with_a_refused_peer_is_a_clear_error(
+    module: atsock.Module,
+) -> None:
+    module.set_auto_transparent(SocketType.TCP_CLIENT, "127.0.0.1", free_port())
+    with (
+        pytest.raises(atsock.TransparentError, match="did not connect"),
+        module.reset_into_transparent(timeout=1.0),
+    ):
+        pass
+    module.disable_auto_transparent()  # the module stayed in command mode
+    module.at()

@@ -12,7 +12,6 @@ test`` does not. ``ATSOCK_SOAK_BYTES`` sets another size (for a quick look).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import random
@@ -45,22 +44,6 @@ TRICKS = (
     b"\r\n>",
     b"+SOCKETREAD,1,2147483648,",
 )
-
-
-def fixed_mmap_threshold() -> None:
-    """Pins glibc's mmap threshold (M_MMAP_THRESHOLD = 32 KiB, M_TRIM_THRESHOLD = 128
-    KiB). By default glibc raises the threshold each time a large block is freed, after
-    which 64-128 KiB buffers (pty reads, writes) come from the heap and fragment it: RSS
-    then creeps up ~1-2 MiB over the first few hundred MiB, with no Python object
-    leaking (measured). Pinned, RSS measures the driver's buffers, not that heuristic."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(-3, 32 * 1024)  # M_MMAP_THRESHOLD (also disables the dynamic one)
-    libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
 
 
 def rss() -> int:
@@ -131,7 +114,6 @@ def writer(
 
 @pytest.mark.slow
 def test_one_gib_through_transparent_mode() -> None:
-    fixed_mmap_threshold()
     peer = HashingEcho()
     sent = hashlib.sha256()
     back = hashlib.sha256()

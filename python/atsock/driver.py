@@ -153,6 +153,9 @@ class ModuleCore:
         #: set by the transparent stream while it owns the port
         self.transparent_sink: Callable[[bytes], None] | None = None
         self.transparent_exited = threading.Event()
+        #: a reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)
+        self.auto_transparent_boot = False
+        self.boot_prompt = threading.Event()
         self.transparent_active = False
         flush_input = getattr(self.serial, "reset_input_buffer", None)
         if flush_input is not None:
@@ -308,6 +311,10 @@ class ModuleCore:
                 self._write_late_payload()
                 return
             if pending is None:
+                if self.auto_transparent_boot and kind == "connect" and frame.id is not None:
+                    self._conns[frame.id] = Conn(frame.id)  # the boot's own connection
+                if self.auto_transparent_boot and kind == "prompt":
+                    self.boot_prompt.set()  # the framer, armed, now passes data through
                 if kind in ("ok", "error") and self._orphaned:
                     self._orphaned = False  # the late reply of a timed-out command
                     self._cond.notify_all()
@@ -373,8 +380,9 @@ class ModuleCore:
                 # the rebooted module may still answer the line it was given (late)
                 self._orphaned = self._resync = True
             self._cond.notify_all()
-        with self._framer_lock:
-            self._framer.leave_passthrough()
+        if not self.auto_transparent_boot:  # else the framer stays armed for the boot's '>'
+            with self._framer_lock:
+                self._framer.leave_passthrough()
         self._publish(ModuleRestarted())
 
     def _on_event(self, event: Event) -> None:

@@ -292,6 +292,16 @@ class Module(ModuleCore):
 
         return transparent_session(self, udp_mode=udp_mode, timeout=timeout)
 
+    def reset_into_transparent(
+        self, *, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[TransparentStream]:
+        """``AT+RST`` with AT+SOCKETAUTOTT set: waits for the boot to connect and enter
+        transparent mode, and yields that stream (left with ``+++`` like
+        :meth:`transparent`). The ConID of the connection is 1."""
+        from atsock.transparent import auto_transparent_session
+
+        return auto_transparent_session(self, timeout=timeout)
+
     def set_auto_transparent(
         self, type: SocketType | int, host: str | None, port: int, *, timeout: float | None = None
     ) -> None:

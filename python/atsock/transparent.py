@@ -112,6 +112,9 @@ class TransparentStream(io.RawIOBase):
         self._writer = EscapeSafeWriter(module.write, module.guard_time)
         self.bytes_sent = 0
         self.bytes_received = 0
+        #: the module is in transparent mode for this stream (closing must leave it);
+        #: a stream whose entry failed must not send '+++' when it is collected
+        self._entered = False
         #: the stream carried a ``ready`` line: maybe the module rebooted (it cannot say
         #: so in transparent mode: its banner is just bytes of the stream)
         self.reset_suspected = False
@@ -185,7 +188,7 @@ class TransparentStream(io.RawIOBase):
 
     def close(self) -> None:
         """Leaves transparent mode (``+++`` with guard times); idempotent."""
-        if not self.closed and not self._eof:
+        if not self.closed and self._entered and not self._eof:
             self._exit()
         super().close()
 
@@ -259,7 +262,48 @@ def transparent_session(
         module.framer_leave_passthrough()
         raise
     module.transparent_active = True
+    stream._entered = True
     stream._writer.touch()  # the module's guard counts silence from its entry
+    try:
+        yield stream
+    finally:
+        stream.close()
+
+
+@contextlib.contextmanager
+def auto_transparent_session(
+    module: Module, *, timeout: float | None
+) -> Iterator[TransparentStream]:
+    """``AT+RST`` on a module with AT+SOCKETAUTOTT set: the module boots, connects, prints
+    ``connect success``, ``OK`` and ``>`` and is in transparent mode; yields that stream."""
+    config = module.auto_transparent(timeout=timeout)
+    if not config.enabled:
+        raise TransparentError(
+            "AT+SOCKETAUTOTT is off: set it with set_auto_transparent() before resetting into it"
+        )
+    budget = module.timeout if timeout is None else timeout
+    stream = TransparentStream(module, timeout)
+    module.boot_prompt.clear()
+    module.transparent_sink = stream._inbound
+    module.auto_transparent_boot = True
+    module.framer_arm_transparent()  # the boot's '>' may come in the same read as 'ready'
+    try:
+        module.reset(timeout=budget)
+        if not module.boot_prompt.wait(budget):
+            raise TransparentError(
+                f"after the reset the module did not connect to {config.host}:{config.port} "
+                f"and enter transparent mode within {budget:g} s"
+            )
+    except BaseException:
+        module.transparent_sink = None
+        module.framer_leave_passthrough()
+        raise
+    finally:
+        module.auto_transparent_boot = False
+    module.transparent_exited.clear()  # 'ready' set it; the exit waits for the real OK
+    module.transparent_active = True
+    stream._entered = True
+    stream._writer.touch()
     try:
         yield stream
     finally:
