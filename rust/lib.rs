@@ -3,7 +3,7 @@
 //! Nothing here reads a port, a socket or a clock: callers push bytes (and, where time
 //! matters, a monotonic timestamp in nanoseconds) and get frames, events or packets
 //! back. The same core serves the Python driver, the module emulator, the tests and
-//! the benchmarks. Python bindings live in `bindings.rs` alone, behind the `python`
+//! the benchmarks. Python bindings live in `bindings/` alone, behind the `python`
 //! feature, so `cargo test` needs no interpreter.
 
 pub mod command_framer;

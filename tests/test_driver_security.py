@@ -248,3 +248,52 @@ def test_certificates_never_in_reprs_or_errors(tls_certs: TlsCertificates) -> No
         fake.check()
     for text in texts:
         assert _leaks(key, text) == [], text
+
+
+# ---- a send that timed out before its '>' never turns later data into commands ----------
+
+
+def _peer_bytes(collector: TcpCollector, timeout: float = 1.0, until: int = 0) -> bytes:
+    """What the peer got after ``timeout`` seconds (or as soon as ``until`` bytes came)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if until and len(b"".join(collector.chunks)) >= until:
+            break
+        time.sleep(0.05)
+    return b"".join(collector.chunks)
+
+
+def test_payload_after_a_late_prompt_is_still_data(
+    emu_module: tuple[Emulator, atsock.Module], collector: TcpCollector
+) -> None:
+    emu, module = emu_module
+    cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+    emu.stall(1.0)
+    time.sleep(0.05)
+    with pytest.raises(atsock.Timeout):
+        module.send(cid, b"hello", timeout=0.3)
+    # the next send waits for the first one's late '>' (its payload goes then), so its
+    # own payload cannot be read by the module as the command line it looks like
+    module.send(cid, b"AT+SOCKETDEL=1\r\n", timeout=3.0)
+    expected = b"helloAT+SOCKETDEL=1\r\n"
+    assert _peer_bytes(collector, timeout=10.0, until=len(expected)) == expected
+    assert [s.con_id for s in module.sockets()] == [cid]
+
+
+def test_no_payload_is_sent_while_a_prompt_is_ambiguous(
+    emu_module: tuple[Emulator, atsock.Module], collector: TcpCollector
+) -> None:
+    emu, module = emu_module
+    cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+    emu.stall(1.0)
+    time.sleep(0.05)
+    with pytest.raises(atsock.Timeout):
+        module.send(cid, b"first", timeout=0.3)
+    with pytest.raises(atsock.Timeout):
+        module.at(timeout=0.3)  # more bytes after the unanswered send: '>' is ambiguous now
+    with pytest.raises(atsock.ATError, match="no payload is sent until"):
+        module.send(cid, b"AT+SOCKETDEL=1\r\n", timeout=0.5)
+    assert b"SOCKETDEL" not in _peer_bytes(collector, 1.5)
+    module.reset()  # resynchronises
+    cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+    module.send(cid, b"ok")

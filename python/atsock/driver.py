@@ -4,7 +4,7 @@ One reader thread feeds everything the module prints to the Rust core's
 :class:`~atsock.ResponseFramer`; frames go to the command in flight (one at a time),
 URCs become typed events (a bounded queue and callbacks), transparent-mode data goes
 to the open stream. Every wait is bounded by a timeout. The typed command methods live
-in :mod:`atsock.commands`; this file is the machinery they run on.
+in :mod:`atsock.module`; this file is the machinery they run on.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from atsock.portio import PortReader
 from atsock.types import (
     Event,
     ModuleRestarted,
+    SocketAutoDeleted,
     SocketData,
     SocketDisconnected,
+    SocketReconnected,
     SocketSeed,
     SocketType,
 )
@@ -150,6 +152,11 @@ class ModuleCore:
         #: payload of a command that gave up waiting for its ``>``: if the prompt still
         #: comes, the module waits for exactly these bytes (it would eat the next command)
         self._late_payload: tuple[bytes, bool] | None = None
+        #: a timed-out send may still prompt and other bytes went out since: until the
+        #: module resets, no payload is written (it could land in command mode)
+        self._prompt_ambiguous = False
+        #: payload bytes the module may still be waiting for, if that send did prompt
+        self._owed = 0
         #: set by the transparent stream while it owns the port
         self.transparent_sink: Callable[[bytes], None] | None = None
         self.transparent_exited = threading.Event()
@@ -157,6 +164,8 @@ class ModuleCore:
         self.auto_transparent_boot = False
         self.boot_prompt = threading.Event()
         self.transparent_active = False
+        #: called when the port closes or fails, so a blocked stream read wakes up
+        self.transparent_end: Callable[[], None] | None = None
         flush_input = getattr(self.serial, "reset_input_buffer", None)
         if flush_input is not None:
             try:
@@ -178,6 +187,8 @@ class ModuleCore:
         if self._callback_queue is not None:
             self._callback_queue.put(ModuleRestarted())  # wakes the dispatcher; it sees _closing
         self._close_port()
+        if self.transparent_end is not None:
+            self.transparent_end()
         with self._cond:
             for conn in self._conns.values():
                 conn.gone = conn.gone or SocketClosed(f"ConID {conn.con_id}: module closed")
@@ -210,6 +221,14 @@ class ModuleCore:
         if self._dead is not None:
             raise ATError(f"the module's port failed: {self._dead}") from self._dead
         trace("TX", data, secret=secret)
+        with self._cond:
+            if self._late_payload is not None:
+                # other bytes now follow a send that may still prompt: a later '>' could
+                # be its or a new command's, so no payload may be matched to one any more
+                self._late_payload = None
+                self._prompt_ambiguous = True
+            if self._prompt_ambiguous:
+                self._owed = max(0, self._owed - len(data))
         with self._write_lock:
             if not self.link_rate:
                 self._write_port(data)
@@ -280,6 +299,8 @@ class ModuleCore:
             self._dead = exc
             self._cond.notify_all()
         self.transparent_exited.set()
+        if self.transparent_end is not None:
+            self.transparent_end()
 
     def _framing_error(self, exc: FramingError) -> None:
         self.framing_errors += 1
@@ -314,6 +335,7 @@ class ModuleCore:
                 if self.auto_transparent_boot and kind == "connect" and frame.id is not None:
                     self._conns[frame.id] = Conn(frame.id)  # the boot's own connection
                 if self.auto_transparent_boot and kind == "prompt":
+                    self.transparent_active = True
                     self.boot_prompt.set()  # the framer, armed, now passes data through
                 if kind in ("ok", "error") and self._orphaned:
                     self._orphaned = False  # the late reply of a timed-out command
@@ -345,6 +367,8 @@ class ModuleCore:
         ``_cond`` held, on the reader thread)."""
         late, self._late_payload = self._late_payload, None
         assert late is not None
+        self._owed = 0
+        self._cond.notify_all()
         payload, secret = late
         log.warning("late prompt of a timed-out send: writing its %d bytes now", len(payload))
         try:
@@ -375,6 +399,7 @@ class ModuleCore:
             self._conns.clear()
             self._orphaned = False
             self._late_payload = None
+            self._prompt_ambiguous = False
             if not expected and self._pending is not None:
                 self._pending.failure = reason
                 # the rebooted module may still answer the line it was given (late)
@@ -414,6 +439,12 @@ class ModuleCore:
                 server.seeds.append(event.con_id)
             elif isinstance(event, SocketDisconnected):
                 self._conns.setdefault(event.con_id, Conn(event.con_id)).peer_closed = True
+            elif isinstance(event, SocketReconnected) and event.con_id in self._conns:
+                self._conns[event.con_id].peer_closed = False
+            elif isinstance(event, SocketAutoDeleted):
+                gone = self._conns.pop(event.con_id, None)
+                if gone is not None:
+                    gone.gone = SocketClosed(f"ConID {event.con_id} was deleted by the module")
             self._cond.notify_all()
         self._publish(event)
 
@@ -457,6 +488,7 @@ class ModuleCore:
         payload: bytes | None = None,
         secret: bool = False,
         secret_reply: bool = False,
+        secret_line: bool = False,
         until_prompt: bool = False,
     ) -> Pending:
         """Sends one command line, waits for its final result and returns what came back.
@@ -468,29 +500,32 @@ class ModuleCore:
         """
         if b"\r" in line or b"\n" in line:
             raise ValueError("a command line cannot contain CR or LF")
-        if self.transparent_active:
-            raise ATError("the module is in transparent mode: close the stream first")
         budget = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
         with self._cmd_lock:
+            # checked under the lock: a command queued behind AT+SOCKETTT must not go out
+            # once the module streams (its line would reach the peer as data)
+            if self.transparent_active or (self.auto_transparent_boot and line != b"AT+RST"):
+                raise ATError("the module is in transparent mode: close the stream first")
             wait = self._exit_time - time.monotonic()
             if wait > 0:  # the firmware wants quiet after leaving transparent mode
                 time.sleep(wait)
             self._await_resync(deadline)
+            if payload is not None or until_prompt:
+                self._await_late_prompt(deadline, budget)
             after_busy = False
             while True:
                 wants_prompt = payload is not None or until_prompt
                 pending = Pending(line, after_busy=after_busy, wants_prompt=wants_prompt)
                 with self._cond:
                     self._pending = pending
-                    self._secret_rx = secret_reply
-                    if wants_prompt:
-                        self._late_payload = None  # a prompt now is ambiguous: no guessing
+                    self._secret_rx = secret_reply or secret_line  # the echo repeats it
                 try:
-                    self.write(line + b"\r\n")
+                    self.write(line + b"\r\n", secret=secret_line)
                     if payload is not None or until_prompt:
                         self._wait(pending, deadline, budget, lambda p: p.prompted)
                         if until_prompt and pending.prompted:
+                            self.transparent_active = True  # before the lock is released
                             return pending
                         if pending.prompted and payload is not None:
                             self.write(payload, secret=secret)
@@ -500,6 +535,7 @@ class ModuleCore:
                     if payload is not None and not pending.prompted and not pending.busy:
                         with self._cond:
                             self._late_payload = (payload, secret)
+                            self._owed = len(payload)
                     raise
                 finally:
                     with self._cond:
@@ -514,6 +550,24 @@ class ModuleCore:
                     after_busy = True
                     continue
                 return self._finish(pending)
+
+    def _await_late_prompt(self, deadline: float, budget: float) -> None:
+        """A command that takes a payload is sent only once no earlier send may still
+        prompt: otherwise its '>' could be the earlier one's, and its payload would reach
+        the module while it reads command lines — data turned into commands."""
+        with self._cond:
+            while self._late_payload is not None and not self._prompt_ambiguous:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._late_payload is not None or self._prompt_ambiguous:
+                raise ATError(
+                    "an earlier send timed out before the module's '>' prompt, and the module "
+                    "may still take the next bytes as its payload; no payload is sent until "
+                    "it is reset (Module.reset()) or its late prompt comes "
+                    f"(waited {budget:g} s)"
+                )
 
     def _await_resync(self, deadline: float) -> None:
         """After a command that failed unanswered, waits (once, briefly) for its late
@@ -591,6 +645,26 @@ class ModuleCore:
         with self._cond:
             return self._conns.setdefault(con_id, Conn(con_id))
 
+    def fresh_conn(self, con_id: int, stype: SocketType) -> None:
+        """A new connection got ``con_id``: nothing of an earlier one on it carries over."""
+        with self._cond:
+            old = self._conns.get(con_id)
+            if old is not None and old.gone is None:
+                old.gone = SocketClosed(f"ConID {con_id} now belongs to a new connection")
+            self._conns[con_id] = Conn(con_id, type=stype)
+            self._cond.notify_all()
+
+    def packet_read(self, con_id: int, got: bool) -> None:
+        """AT+SOCKETREAD answered: one announced packet fewer, or none left if it was empty."""
+        with self._cond:
+            conn = self._conns.get(con_id)
+            if conn is not None:
+                conn.notified = max(0, conn.notified - 1) if got else 0
+
+    def cancel_expect_ready(self) -> None:
+        with self._cond:
+            self._expect_ready = False
+
     def forget(self, con_id: int, reason: BaseException) -> None:
         with self._cond:
             conn = self._conns.pop(con_id, None)
@@ -662,6 +736,15 @@ class ModuleCore:
     def publish(self, event: Event) -> None:
         """Hands an event to the queue and the callbacks as if the module had sent it."""
         self._publish(event)
+
+    def pad_owed_payload(self) -> None:
+        """Before a reset in the ambiguous state: completes the payload the module may still
+        be reading (with LF bytes, blank lines if it is not), so the next line is a command."""
+        with self._cond:
+            owed = self._owed if self._prompt_ambiguous else 0
+        if owed:
+            log.warning("padding %d payload bytes the module may still expect", owed)
+            self.write(b"\n" * owed)
 
     def expect_ready(self) -> None:
         with self._cond:

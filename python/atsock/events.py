@@ -7,6 +7,7 @@ import time
 from collections import deque
 
 from atsock._core import Frame
+from atsock.errors import Timeout
 from atsock.types import (
     Event,
     OtherEvent,
@@ -69,7 +70,7 @@ class EventQueue:
             while not self._items:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"no module event within {timeout} s")
+                    raise Timeout(f"no module event within {timeout} s")
                 self._cond.wait(remaining)
             return self._items.popleft()
 

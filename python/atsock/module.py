@@ -17,6 +17,7 @@ from atsock._core import MAX_COMMAND_LINE, format_param, format_params
 from atsock.driver import ModuleCore
 from atsock.errors import ATError, CommandError, SocketClosed, TransparentError
 from atsock.types import (
+    MAX_CERT,
     AutoTransparentConfig,
     CertKind,
     ReceiveMode,
@@ -31,10 +32,8 @@ if TYPE_CHECKING:
     from atsock.sockets import ServerSocket, Socket
     from atsock.transparent import TransparentStream
 
-#: A certificate slot holds at most this many bytes.
-MAX_CERT = 2048
 #: Host names the module accepts (and nothing that could break a command line).
-_HOSTNAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,253}$")
+_HOSTNAME = re.compile(r"[A-Za-z0-9_.:\-]{1,253}")
 #: SOCKETSEND payloads larger than this go as several commands.
 SEND_CHUNK = 64 * 1024
 #: Bound on the packets read for one ConID when switching to active receive mode.
@@ -49,7 +48,7 @@ def _enum(kind: type[Any], value: int) -> Any:
 
 
 def _host(host: str) -> str:
-    if not _HOSTNAME.match(host):
+    if not _HOSTNAME.fullmatch(host):
         raise ValueError(f"not a host name or IP address: {host!r}")
     return host
 
@@ -110,8 +109,13 @@ class Module(ModuleCore):
 
     def reset(self, *, timeout: float | None = None) -> None:
         """``AT+RST``: waits for the reboot's ``ready``; every ConID is gone afterwards."""
+        self.pad_owed_payload()
         self.expect_ready()
-        self.execute(b"AT+RST", timeout=timeout)
+        try:
+            self.execute(b"AT+RST", timeout=timeout)
+        except BaseException:
+            self.cancel_expect_ready()  # a later crash-reset must not pass for this one
+            raise
         self.wait_ready(self.timeout if timeout is None else timeout)
 
     # ---- sockets -----------------------------------------------------------------------------
@@ -143,12 +147,11 @@ class Module(ModuleCore):
         reply = self.execute(b"AT+SOCKET=" + format_params(params), timeout=timeout)
         new_id = next((f.id for f in reply.frames if f.kind == "connect"), None)
         if new_id is None:
-            new_id = con_id or self._find_new_socket(stype, port)
-        conn = self.conn(new_id)
-        conn.type, conn.gone, conn.peer_closed = stype, None, False
+            new_id = con_id or self._find_new_socket(stype)
+        self.fresh_conn(new_id, stype)
         return new_id
 
-    def _find_new_socket(self, stype: SocketType, port: int) -> int:
+    def _find_new_socket(self, stype: SocketType) -> int:
         """Firmware that omits ``connect success``: the newest matching row."""
         rows = [s for s in self.sockets() if int(s.type) == stype]
         if not rows:
@@ -220,9 +223,8 @@ class Module(ModuleCore):
     def read(self, con_id: int, *, timeout: float | None = None) -> bytes:
         """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
         reply = self.execute(b"AT+SOCKETREAD=%d" % con_id, timeout=timeout)
-        conn = self.conn(con_id)
         packet = next((f.payload for f in reply.frames if f.kind == "socketread"), None) or b""
-        conn.notified = max(0, conn.notified - 1) if packet else 0
+        self.packet_read(con_id, bool(packet))
         return packet
 
     def delete(self, con_id: int, *, timeout: float | None = None) -> None:
@@ -385,7 +387,8 @@ class Module(ModuleCore):
     def join_wifi(self, ssid: str, password: str = "", *, timeout: float | None = None) -> None:
         """``AT+WJAP``: joins an access point (WIFI_CONNECT / WIFI_GOT_IP events follow)."""
         params: Sequence[str] = [ssid, password] if password else [ssid]
-        self.execute(b"AT+WJAP=" + format_params(params), timeout=timeout)
+        # the password stays out of wire traces, and so does the echo of the line
+        self.execute(b"AT+WJAP=" + format_params(params), timeout=timeout, secret_line=True)
 
     def set_auto_connect(self, on: bool, *, timeout: float | None = None) -> None:
         """``AT+WAUTOCONN``: join the saved access point at boot."""

@@ -55,6 +55,8 @@ class PortReader:
                 n = os.readv(self._fd, [self._buffer])
             except BlockingIOError:
                 return b""
+            if not n:  # readable with nothing to read: the other end is gone
+                raise ConnectionError("the module's port reached end of file")
             return bytes(self._view[:n])
         old = self.port.timeout
         if old != self.poll:

@@ -115,6 +115,8 @@ class TransparentStream(io.RawIOBase):
         #: the module is in transparent mode for this stream (closing must leave it);
         #: a stream whose entry failed must not send '+++' when it is collected
         self._entered = False
+        #: the port closed or failed under the stream
+        self._broken = False
         #: the stream carried a ``ready`` line: maybe the module rebooted (it cannot say
         #: so in transparent mode: its banner is just bytes of the stream)
         self.reset_suspected = False
@@ -133,6 +135,11 @@ class TransparentStream(io.RawIOBase):
             self._chunks.append(data)
             self._size += len(data)
             self.bytes_received += len(data)
+            self._cond.notify_all()
+
+    def _port_gone(self) -> None:
+        with self._cond:
+            self._broken = True
             self._cond.notify_all()
 
     def readable(self) -> bool:
@@ -156,6 +163,8 @@ class TransparentStream(io.RawIOBase):
         deadline = None if wait is None else time.monotonic() + wait
         with self._cond:
             while not self._chunks:
+                if self._broken:
+                    raise ATError("the module's port closed or failed during transparent mode")
                 if self._eof or self._exiting:
                     return b""
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -188,9 +197,11 @@ class TransparentStream(io.RawIOBase):
 
     def close(self) -> None:
         """Leaves transparent mode (``+++`` with guard times); idempotent."""
-        if not self.closed and self._entered and not self._eof:
-            self._exit()
-        super().close()
+        try:
+            if not self.closed and self._entered and not self._eof:
+                self._exit()
+        finally:
+            super().close()
 
     def _exit(self) -> None:
         module = self._module
@@ -198,21 +209,24 @@ class TransparentStream(io.RawIOBase):
         with self._cond:
             self._exiting = True
             self._cond.notify_all()
-        # the module counts silence from the last byte it received, not from our write
-        line_empty = max(module.drain(), self._writer.last_write)
-        quiet = line_empty + guard * GUARD_MARGIN - time.monotonic()
-        if quiet > 0:
-            time.sleep(quiet)
-        module.framer_begin_exit()
-        module.write(b"+++")
-        module.drain()
         budget = guard * 2 * GUARD_MARGIN + (self._timeout or module.timeout)
-        exited = module.transparent_exited.wait(budget)
-        module.transparent_sink = None
-        module.transparent_active = False
-        with self._cond:
-            self._eof = True
-            self._cond.notify_all()
+        try:
+            # the module counts silence from the last byte it received, not from our write
+            line_empty = max(module.drain(), self._writer.last_write)
+            quiet = line_empty + guard * GUARD_MARGIN - time.monotonic()
+            if quiet > 0:
+                time.sleep(quiet)
+            module.framer_begin_exit()
+            module.write(b"+++")
+            module.drain()
+            exited = module.transparent_exited.wait(budget)
+        finally:  # whatever happened, the driver is no longer streaming
+            module.transparent_sink = None
+            module.transparent_end = None
+            module.transparent_active = False
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
         if not exited:
             module.framer_leave_passthrough()
             if self.reset_suspected and self._in_command_mode():
@@ -250,6 +264,7 @@ def transparent_session(
     line = b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
     module.transparent_exited.clear()
     module.transparent_sink = stream._inbound
+    module.transparent_end = stream._port_gone
     module.framer_arm_transparent()
     try:
         module.execute(line, until_prompt=True, timeout=timeout)
@@ -285,6 +300,7 @@ def auto_transparent_session(
     stream = TransparentStream(module, timeout)
     module.boot_prompt.clear()
     module.transparent_sink = stream._inbound
+    module.transparent_end = stream._port_gone
     module.auto_transparent_boot = True
     module.framer_arm_transparent()  # the boot's '>' may come in the same read as 'ready'
     try:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+#: An AT+SSLCRET certificate slot holds at most this many bytes.
+MAX_CERT = 2048
+
 
 class SocketType(enum.IntEnum):
     """``<type>`` of AT+SOCKET."""

@@ -27,7 +27,7 @@ from atsock.emulator.netsock import (
     server_context,
 )
 from atsock.emulator.resolver import ResolveError, resolve
-from atsock.types import SocketType
+from atsock.types import MAX_CERT, SocketType
 
 if TYPE_CHECKING:
     from atsock.emulator.machine import Emulator
@@ -38,8 +38,6 @@ log = logging.getLogger("atsock.emulator")
 UNSUPPORTED, PARAM_COUNT, BAD_PARAM, TOO_LONG = 1, 3, 4, 5
 SOCKET_CREATE, CONNECT, DNS, STATE, TYPE, SEND = 96, 97, 98, 99, 100, 101
 BIND, NO_TRANSPARENT, SSL_CONFIG, SSL_VERIFY, BAD_CONID = 104, 105, 108, 109, 110
-#: Each certificate slot holds at most this many bytes.
-MAX_CERT = 2048
 #: SOCKETSEND lengths above this are refused (bad parameter).
 MAX_SEND = 2**31 - 1
 
@@ -455,7 +453,14 @@ class CommandSet:
             self._created(ms)
             self.emu.enter_transparent(ms)
 
-        self.open_socket(stype, auto.host, auto.port, 1, on_open=opened)
+        def failed(exc: CommandFailed) -> None:
+            log.warning("auto-transparent connection failed: %s", exc)
+            self.emu.emit(exc.reply())
+
+        try:
+            self.open_socket(stype, auto.host, auto.port, 1, on_open=opened, on_error=failed)
+        except CommandFailed as exc:  # a server that cannot bind fails at once
+            failed(exc)
 
     # ---- certificates, names, basics --------------------------------------------------------
 
@@ -551,10 +556,11 @@ class CommandSet:
             return
         if form == "set":
             self._count(cmd, params, 1, 2)
-            flash.ssid = self._text(cmd, params[0])
-            flash.password = self._text(cmd, params[1]) if len(params) == 2 else ""
-            if not flash.ssid or len(flash.ssid) > 32:
+            ssid = self._text(cmd, params[0])
+            password = self._text(cmd, params[1]) if len(params) == 2 else ""
+            if not ssid or len(ssid) > 32:
                 raise CommandFailed(cmd, BAD_PARAM)
+            flash.ssid, flash.password = ssid, password
             self.emu.save_flash()
         elif not flash.ssid:
             raise CommandFailed(cmd, STATE)

@@ -40,9 +40,9 @@ class Flash:
     dns: list[str] = field(default_factory=lambda: ["0.0.0.0", "0.0.0.0"])
     auto_connect: bool = True
     ssid: str = "atsock-emulator"
-    password: str = ""
+    password: str = field(default="", repr=False)
     auto_transparent: AutoTransparent = field(default_factory=AutoTransparent)
-    certs: dict[int, bytes] = field(default_factory=dict)
+    certs: dict[int, bytes] = field(default_factory=dict, repr=False)  # keys are secrets
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -312,7 +312,10 @@ class Emulator:
         if due:
             self._timers = [t for t in self._timers if t[0] > now]
             for _, fn in due:
-                fn()
+                try:
+                    fn()
+                except Exception:
+                    log.exception("emulator timer failed")
         now_ns = time.monotonic_ns()
         if self._tt is not None:
             escaped, data = self._guard.poll(now_ns)
