@@ -42,6 +42,7 @@ from atsock.module import Module
 from atsock.sockets import ServerSocket, Socket
 from atsock.transparent import EscapeSafeWriter, TransparentStream
 from atsock.types import (
+    MAX_CERT,
     AutoTransparentConfig,
     CertKind,
     Event,
@@ -67,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_PACKET",
     "DEFAULT_MAX_PAYLOAD",
     "ERROR_CODES",
+    "MAX_CERT",
     "MAX_COMMAND_LINE",
     "ATError",
     "AutoTransparentConfig",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from atsock._core import MAX_COMMAND_LINE, format_param, format_params
 from atsock.driver import ModuleCore
-from atsock.errors import ATError, CommandError, SocketClosed, TransparentError
+from atsock.errors import ATError, SocketClosed, TransparentError
 from atsock.types import (
     MAX_CERT,
     AutoTransparentConfig,
@@ -435,4 +435,4 @@ def _name(value: object) -> str:
     return value.name if hasattr(value, "name") else str(value)
 
 
-__all__ = ["MAX_CERT", "CommandError", "Module"]
+__all__ = ["Module"]
