@@ -268,11 +268,13 @@ class Module(ModuleCore):
         live = [s for s in rows if s.status != SocketStatus.CONNECTING]
         connected = [s for s in live if s.status == SocketStatus.CONNECTED]
         if len(live) == 1 and connected:
-            kind = int(connected[0].type)
-            if kind in (SocketType.UDP_SERVER, SocketType.UDP_CLIENT) or kind in (
+            streamable = (
+                SocketType.UDP_SERVER,
+                SocketType.UDP_CLIENT,
                 SocketType.TCP_CLIENT,
                 SocketType.SSL_CLIENT,
-            ):
+            )
+            if int(connected[0].type) in streamable:
                 return connected[0]
         if len(live) == 2:
             servers = [s for s in live if s.type in (SocketType.TCP_SERVER, SocketType.SSL_SERVER)]
