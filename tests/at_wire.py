@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import serial
 
+from atsock.portio import close_port
+
 if TYPE_CHECKING:
     from atsock.emulator import Emulator
 
@@ -72,17 +74,7 @@ class Wire:
         return cls(serial.serial_for_url(url, timeout=POLL))
 
     def close(self) -> None:
-        sock = getattr(self.port, "_socket", None)
-        if isinstance(sock, socket.socket):
-            # pyserial's socket:// close() sleeps 0.3 s "for quick reconnects": skip that
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-            self.port._socket = None  # type: ignore[attr-defined]
-            self.port.is_open = False
-        self.port.close()
+        close_port(self.port)
 
     def __enter__(self) -> Wire:
         return self

@@ -9,6 +9,7 @@ only ever closed by the thread that owns them, so shutdown is race-free.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import select
 import socket
@@ -50,11 +51,11 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     return bool(ready)
 
 
-class _Peer:
+class _Peer(abc.ABC):
     """Context-manager plumbing shared by every peer: ``close()`` on exit."""
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> _Peer:
         return self

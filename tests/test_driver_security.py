@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import atsock
+from at_wire import settle
 from atsock import MAX_COMMAND_LINE, CertKind, SocketType, parse_params
 from atsock.emulator import Emulator
 from driver_fixtures import *  # noqa: F403  (the fixtures)
@@ -269,7 +270,7 @@ def test_payload_after_a_late_prompt_is_still_data(
     emu, module = emu_module
     cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
     emu.stall(1.0)
-    time.sleep(0.05)
+    settle(emu)
     with pytest.raises(atsock.Timeout):
         module.send(cid, b"hello", timeout=0.3)
     # the next send waits for the first one's late '>' (its payload goes then), so its
@@ -285,8 +286,8 @@ def test_no_payload_is_sent_while_a_prompt_is_ambiguous(
 ) -> None:
     emu, module = emu_module
     cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
-    emu.stall(1.0)
-    time.sleep(0.05)
+    emu.stall(2.0)
+    settle(emu)
     with pytest.raises(atsock.Timeout):
         module.send(cid, b"first", timeout=0.3)
     with pytest.raises(atsock.Timeout):

@@ -10,7 +10,6 @@ in :mod:`atsock.module`; this file is the machinery they run on.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections import deque
@@ -23,7 +22,7 @@ import serial
 from atsock._core import Frame, FramingError, ResponseFramer
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
 from atsock.events import EventQueue, parse_event
-from atsock.portio import PortReader
+from atsock.portio import PortReader, close_port
 from atsock.types import (
     Event,
     ModuleRestarted,
@@ -157,6 +156,8 @@ class ModuleCore:
         self._prompt_ambiguous = False
         #: payload bytes the module may still be waiting for, if that send did prompt
         self._owed = 0
+        #: a late payload went out and that send's final reply is still to come
+        self._late_written = False
         #: set by the transparent stream while it owns the port
         self.transparent_sink: Callable[[bytes], None] | None = None
         self.transparent_exited = threading.Event()
@@ -195,18 +196,8 @@ class ModuleCore:
             self._cond.notify_all()
 
     def _close_port(self) -> None:
-        sock = getattr(self.serial, "_socket", None)
-        if isinstance(sock, socket.socket):
-            # pyserial's socket:// close() sleeps 0.3 s "for quick reconnects": skip that
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-            self.serial._socket = None  # type: ignore[attr-defined]
-            self.serial.is_open = False
         try:
-            self.serial.close()
+            close_port(self.serial)
         except (OSError, serial.SerialException):
             pass
 
@@ -339,6 +330,7 @@ class ModuleCore:
                     self.boot_prompt.set()  # the framer, armed, now passes data through
                 if kind in ("ok", "error") and self._orphaned:
                     self._orphaned = False  # the late reply of a timed-out command
+                    self._late_written = False
                     self._cond.notify_all()
                 if kind not in ("echo", "ok"):
                     log.debug("unsolicited %r", frame)
@@ -368,6 +360,7 @@ class ModuleCore:
         late, self._late_payload = self._late_payload, None
         assert late is not None
         self._owed = 0
+        self._late_written = True  # that send's OK is still to come
         self._cond.notify_all()
         payload, secret = late
         log.warning("late prompt of a timed-out send: writing its %d bytes now", len(payload))
@@ -400,6 +393,7 @@ class ModuleCore:
             self._orphaned = False
             self._late_payload = None
             self._prompt_ambiguous = False
+            self._late_written = False
             if not expected and self._pending is not None:
                 self._pending.failure = reason
                 # the rebooted module may still answer the line it was given (late)
@@ -556,11 +550,23 @@ class ModuleCore:
         prompt: otherwise its '>' could be the earlier one's, and its payload would reach
         the module while it reads command lines — data turned into commands."""
         with self._cond:
-            while self._late_payload is not None and not self._prompt_ambiguous:
+            # also the final reply of a command that timed out: taken for this command's
+            # it would end the wait for our '>' with the payload never sent
+            def late_reply_due() -> bool:
+                return self._late_written and self._orphaned
+
+            while (self._late_payload is not None or late_reply_due()) and not (
+                self._prompt_ambiguous
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
+            if late_reply_due() and not self._prompt_ambiguous:
+                raise Timeout(
+                    "an earlier command that timed out is still unanswered; no payload is "
+                    f"sent until its reply comes or the module is reset (waited {budget:g} s)"
+                )
             if self._late_payload is not None or self._prompt_ambiguous:
                 raise ATError(
                     "an earlier send timed out before the module's '>' prompt, and the module "

@@ -62,3 +62,18 @@ class PortReader:
         if old != self.poll:
             self.port.timeout = self.poll
         return bytes(self.port.read(self.port.in_waiting or 1))
+
+
+def close_port(port: Any) -> None:
+    """Closes a pyserial port; a ``socket://`` one at once (pyserial's own close() sleeps
+    0.3 s "for quick reconnects")."""
+    sock = getattr(port, "_socket", None)
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        port._socket = None
+        port.is_open = False
+    port.close()
