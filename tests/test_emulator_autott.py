@@ -20,7 +20,7 @@ import pytest
 from at_wire import EmulatorFactory, Wire, free_port
 from atsock.emulator import Emulator
 from atsock.emulator.machine import BANNER
-from peers import TcpEchoServer, UdpPeer, wait_until
+from peers import DnsServer, TcpEchoServer, UdpPeer, wait_until
 
 TIMEOUT = 2.0
 WIFI_EVENTS = b"+EVENT:WIFI_CONNECT\r\n+EVENT:WIFI_GOT_IP\r\n"
@@ -106,11 +106,31 @@ def test_boot_with_autott_udp_server_waits_in_transparent_mode(wire: Wire) -> No
 def test_boot_with_autott_to_a_dead_peer_reports_the_failure_in_command_mode(
     wire: Wire,
 ) -> None:
-    wire.command(f"AT+SOCKETAUTOTT=4,127.0.0.1,{free_port()}")
+    port = free_port()
+    wire.command(f"AT+SOCKETAUTOTT=4,127.0.0.1,{port}")
     assert wire.command("AT+RST") == b"OK\r\n"
     boot = BANNER + WIFI_EVENTS + b"+SOCKET:97\r\nERROR\r\n"
     assert wire.read_exactly(len(boot)) == boot
     assert wire.command("AT") == b"OK\r\n"
+    # the configured connection stays listed, as ConnectFail (status 4), until deleted
+    assert wire.command("AT+SOCKET?") == f"1,4,4,127.0.0.1,{port},-1,-1\r\nOK\r\n".encode()
+    assert wire.command("AT+SOCKETDEL=1") == b"OK\r\n"
+    assert wire.command("AT+SOCKET?") == b"OK\r\n"
+
+
+def test_while_the_boot_connects_the_query_shows_it_connecting(
+    make_emulator: EmulatorFactory,
+) -> None:
+    with DnsServer({}, silent=True) as dns:  # a name that takes the whole timeout to fail
+        _, wire = make_emulator(dns_port=dns.port, connect_timeout=1.0)
+        wire.command("AT+WDNS=127.0.0.1")
+        wire.command("AT+SOCKETAUTOTT=4,slow.example,7")
+        assert wire.command("AT+RST") == b"OK\r\n"
+        assert wire.read_exactly(len(BANNER + WIFI_EVENTS)) == BANNER + WIFI_EVENTS
+        # the boot's connect runs in the background: commands are answered meanwhile
+        assert wire.command("AT+SOCKET?") == b"1,4,3,slow.example,7,-1,-1\r\nOK\r\n"
+        assert wire.read_until(b"ERROR\r\n", timeout=5.0).endswith(b"+SOCKET:98\r\nERROR\r\n")
+        assert wire.command("AT+SOCKET?") == b"1,4,4,slow.example,7,-1,-1\r\nOK\r\n"
 
 
 def test_without_wautoconn_the_module_boots_offline_and_autott_waits(wire: Wire) -> None:

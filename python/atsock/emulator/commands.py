@@ -163,8 +163,7 @@ class CommandSet:
         self._forms(cmd, form, "query", "set")
         if form == "query":
             for ms in sorted(self.emu.sockets.values(), key=lambda s: s.con_id):
-                if ms.status != Status.CONNECTING:
-                    self.emu.line(ms.row())
+                self.emu.line(ms.row())  # status 3 (connecting) shows for the boot's connect
             self.emu.ok()
             return
         if not params:
@@ -209,8 +208,14 @@ class CommandSet:
         con_id: int,
         on_open: Callable[[ModuleSocket], None],
         on_error: Callable[[CommandFailed], None] | None = None,
+        *,
+        background: bool = False,
     ) -> None:
-        """Creates a socket of any creatable type; servers now, clients on a worker."""
+        """Creates a socket of any creatable type; servers now, clients on a worker.
+
+        A ``background`` connect (the boot's auto-transparent one) leaves the module free
+        for commands: AT+SOCKET? shows it connecting, and a failure stays listed as
+        ConnectFail until deleted."""
         emu = self.emu
         if stype.is_server:
             ms = ModuleSocket(con_id, stype, self._listen(stype, port), local_port=port)
@@ -263,7 +268,10 @@ class CommandSet:
 
         def failed(exc: BaseException) -> None:
             if emu.sockets.get(con_id) is placeholder:
-                del emu.sockets[con_id]
+                if background:
+                    placeholder.status = Status.CONNECT_FAILED
+                else:
+                    del emu.sockets[con_id]
             if not isinstance(exc, CommandFailed):
                 log.info("socket %s:%d failed: %s", host, port, exc)
                 exc = CommandFailed("SOCKET", SOCKET_CREATE)
@@ -272,7 +280,7 @@ class CommandSet:
             else:
                 emu.emit(exc.reply())
 
-        emu.run_in_worker(connect, connected, failed)
+        emu.run_in_worker(connect, connected, failed, busy=not background)
 
     def _listen(self, stype: SocketType, port: int) -> socket.socket:
         host = self.emu.listen_host
@@ -458,7 +466,9 @@ class CommandSet:
             self.emu.emit(exc.reply())
 
         try:
-            self.open_socket(stype, auto.host, auto.port, 1, on_open=opened, on_error=failed)
+            self.open_socket(
+                stype, auto.host, auto.port, 1, on_open=opened, on_error=failed, background=True
+            )
         except CommandFailed as exc:  # a server that cannot bind fails at once
             failed(exc)
 
