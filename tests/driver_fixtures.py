@@ -40,17 +40,10 @@ def wait_event(
     timeout: float = TIMEOUT,
 ) -> E:
     """The first event of ``kind`` satisfying ``predicate`` (others are dropped)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"no {kind.__name__} event within {timeout:g} s")
-        try:
-            event = module.events.get(remaining)
-        except TimeoutError:
-            continue
-        if isinstance(event, kind) and predicate(event):
-            return event
+    try:
+        return module.events.wait_for(kind, timeout, predicate)
+    except atsock.Timeout:
+        raise AssertionError(f"no {kind.__name__} event within {timeout:g} s") from None
 
 
 def read_all(module: atsock.Module, con_id: int, size: int, timeout: float = TIMEOUT) -> bytes:

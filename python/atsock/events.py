@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import TypeVar
 
 from atsock._core import Frame
 from atsock.errors import Timeout
@@ -46,6 +48,9 @@ def parse_event(frame: Frame) -> Event:
     return OtherEvent(name, tuple(fields))
 
 
+E = TypeVar("E", bound=Event)
+
+
 class EventQueue:
     """A bounded, thread-safe queue of events: when full, the oldest is dropped and counted."""
 
@@ -78,12 +83,18 @@ class EventQueue:
         with self._cond:
             return self._items.popleft() if self._items else None
 
-    def wait_for(self, kind: type[Event], timeout: float) -> Event:
-        """The first event of ``kind``, dropping the others before it."""
+    def wait_for(
+        self,
+        kind: type[E],
+        timeout: float,
+        predicate: Callable[[E], bool] | None = None,
+    ) -> E:
+        """The first event of ``kind`` (satisfying ``predicate``), dropping the others
+        before it; :class:`~atsock.Timeout` if none comes within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
             event = self.get(max(0.0, deadline - time.monotonic()))
-            if isinstance(event, kind):
+            if isinstance(event, kind) and (predicate is None or predicate(event)):
                 return event
 
     def clear(self) -> None:
