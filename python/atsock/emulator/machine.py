@@ -8,6 +8,11 @@ packets or transparent data. Slow work (DNS, connect, TLS handshakes) runs on wo
 threads while the module answers ``[Busy]Cmd running``; results come back to the loop.
 Output can be paced at a baud rate, as a real UART is. Fault injection (reset, dropped
 peers, garbage, lost bytes, stalls) is posted to the loop from any thread.
+
+One exception to "everything on the loop thread": while the module streams to a plain
+TCP peer over a pty, unpaced, a :class:`~atsock.emulator.pump.TransparentPump` moves
+the bytes on two threads of its own (see pump.py); the loop stops it before it does
+anything else with the UART or that socket.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from atsock._core import CommandFramer, FramingError, Guard, Packetizer
 from atsock.emulator.commands import CommandFailed, CommandSet
 from atsock.emulator.flash import Flash, FlashStore
 from atsock.emulator.netsock import PACKET, ModuleSocket, Status
+from atsock.emulator.pump import TransparentPump, tcp_ready
 from atsock.emulator.uart import READ_SIZE, PtyUart, TcpUart, Uart
 from atsock.types import SocketType
 
@@ -106,6 +112,9 @@ class Emulator:
         self._tt_follow_last = False
         self._guard = Guard(self.guard_ns)
         self._packets = Packetizer()
+        self._pump: TransparentPump | None = None
+        #: the pump may run in this transparent session (not after the UART failed under it)
+        self._pump_allowed = False
         self._deferred_urcs: list[bytes] = []
         self._busy = False
         self._boots = 0
@@ -173,6 +182,9 @@ class Emulator:
         if self._closed:
             return
         self._closed = True
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
         for ms in list(self.sockets.values()):
             ms.close()
         self.sockets.clear()
@@ -231,6 +243,7 @@ class Emulator:
             data = data[cut:]
         if not data:
             return
+        self._pause_pump()  # the pump's bytes first, then these
         if wire.isEnabledFor(logging.DEBUG):
             wire.debug("module -> host %d bytes", len(data))
         if not self._out:
@@ -264,8 +277,11 @@ class Emulator:
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         while not self._stopping:
             now = time.monotonic()  # one instant for both, or a paced read could stall
+            self._maybe_start_pump(now)
             self._sync_registrations(now)
             events = self._sel.select(self._next_timeout(now))
+            if self._pump is not None and self._pump.ended:
+                self._pause_pump()
             for key, mask in events:
                 kind, obj = key.data
                 if kind == "wake":
@@ -298,6 +314,7 @@ class Emulator:
                 fn = self._calls.get_nowait()
             except queue.Empty:
                 return
+            self._pause_pump()  # a fault or a worker's result may need the UART or the socket
             try:
                 fn()
             except Exception:
@@ -310,12 +327,15 @@ class Emulator:
         now = time.monotonic()
         due = [t for t in self._timers if t[0] <= now]
         if due:
+            self._pause_pump()
             self._timers = [t for t in self._timers if t[0] > now]
             for _, fn in due:
                 try:
                     fn()
                 except Exception:
                     log.exception("emulator timer failed")
+        if self._pump is not None:
+            return  # the pump keeps the guard's and the packetizer's time
         now_ns = time.monotonic_ns()
         if self._tt is not None:
             escaped, data = self._guard.poll(now_ns)
@@ -334,7 +354,7 @@ class Emulator:
 
     def _next_timeout(self, now: float) -> float | None:
         deadlines = [t for t, _ in self._timers]
-        if self._tt is not None:
+        if self._tt is not None and self._pump is None:
             for ns in (self._guard.deadline, self._packets.deadline):
                 if ns is not None:
                     deadlines.append(ns / 1e9)
@@ -355,7 +375,7 @@ class Emulator:
         stalled = self._stall_until > now
         want: dict[int, tuple[int, Any]] = {}
         uart = ("uart", self.uart.generation)
-        if not stalled:
+        if not stalled and self._pump is None:
             reading = self._rate is None or self._rx_free <= now
             # a peer that does not keep up slows the host down, as the module's buffers fill
             reading = reading and all(len(ms.tx) < TX_HIGH for ms in self.sockets.values())
@@ -369,6 +389,8 @@ class Emulator:
         out_room = len(self._out) < OUT_HIGH
         for ms in self.sockets.values():
             if ms.sock is None or ms.status == Status.CONNECTING:
+                continue
+            if self._pump is not None and ms is self._tt:
                 continue
             events = selectors.EVENT_WRITE if ms.tx else 0
             # TCP backpressure: the peer waits while the host does not read
@@ -537,6 +559,7 @@ class Emulator:
         """Prints ``>`` and streams between the UART and ``target`` until ``+++``."""
         self._tt = target  # before the prompt: a host that saw '>' finds the module in it
         self._tt_follow_last = follow_last_peer
+        self._pump_allowed = True
         now_ns = time.monotonic_ns()
         self._guard.reset(now_ns)
         self._packets = Packetizer()
@@ -566,21 +589,13 @@ class Emulator:
         target = self._tt
         if target is None:
             return
-        if not target.type.is_udp and self._packets.pending == 0:
-            # TCP/TLS: whole packets go out at once; only the tail waits for more or idle
-            whole = len(data) - len(data) % self._packets.max_packet
-            if whole:
-                self._send_packet(target, data[:whole])
-                data = data[whole:]
-                if not data:
-                    return
-        packets = self._packets.push(data, now_ns)
-        if packets:
-            if target.type.is_udp:
-                for packet in packets:
-                    self._send_packet(target, packet)
-            else:
-                self._send_packet(target, b"".join(packets))
+        if not target.type.is_udp:
+            ready = tcp_ready(self._packets, data, now_ns)
+            if ready:
+                self._send_packet(target, ready)
+            return
+        for packet in self._packets.push(data, now_ns):
+            self._send_packet(target, packet)
 
     def _exit_transparent(self) -> None:
         target = self._tt
@@ -600,6 +615,62 @@ class Emulator:
     @property
     def in_transparent(self) -> bool:
         return self._tt is not None
+
+    @property
+    def pumping(self) -> bool:
+        """Transparent data moves on the pump's threads right now (see pump.py)."""
+        return self._pump is not None
+
+    # ---- the transparent-mode fast path (pump.py) --------------------------------------
+
+    def _maybe_start_pump(self, now: float) -> None:
+        """Hands the stream to a pump when nothing but moving bytes is left to do."""
+        target = self._tt
+        if (
+            target is None
+            or self._pump is not None
+            or not self._pump_allowed
+            or self._rate is not None
+            or not isinstance(self.uart, PtyUart)
+            or target.type not in (SocketType.TCP_CLIENT, SocketType.TCP_SEED)
+            or target.status != Status.CONNECTED
+            or target.sock is None
+            or isinstance(target.sock, ssl.SSLSocket)
+            or self._out
+            or self._drop_in
+            or self._drop_out
+            or self._stall_until > now
+            or wire.isEnabledFor(logging.DEBUG)
+        ):
+            return
+        pending = bytes(target.tx)
+        target.tx.clear()
+        self._pump = TransparentPump(
+            self.uart.master, target.sock, self._guard, self._packets, pending, self._wake
+        )
+
+    def _pause_pump(self) -> None:
+        """Stops the pump, takes back what it held, and acts on why it ended, if it did."""
+        pump, self._pump = self._pump, None
+        if pump is None:
+            return
+        pump.stop()
+        target = self._tt
+        if pump.unwritten:
+            self._out[:0] = pump.unwritten
+            self._out_since = time.monotonic()
+        if pump.unsent and target is not None:
+            target.tx[:0] = pump.unsent
+        if pump.uart_failed:
+            self._pump_allowed = False  # the loop finds out what became of the UART
+        if target is not None and (pump.peer_closed or pump.peer_error is not None):
+            if pump.peer_error is not None:
+                log.info("ConID %d failed: %s", target.con_id, pump.peer_error)
+            self._disconnected(target)
+        if pump.escaped:
+            self._exit_transparent()
+            if pump.after_escape:
+                self.receive(pump.after_escape)
 
     # ---- sockets ---------------------------------------------------------------------
 
@@ -628,7 +699,7 @@ class Emulator:
         """Sends one packet to a socket's peer; False if it could not be sent."""
         return self._send_packet(ms, data)
 
-    def _send_packet(self, ms: ModuleSocket, data: bytes) -> bool:
+    def _send_packet(self, ms: ModuleSocket, data: bytes | memoryview) -> bool:
         """Sends without ever blocking the loop: what the kernel does not take now waits
         in the socket's queue (TCP/TLS) and goes when it is writable; a UDP datagram the
         kernel refuses is dropped and counted. False if the socket cannot send."""

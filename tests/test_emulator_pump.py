@@ -1,0 +1,173 @@
+"""The emulator's transparent-mode fast path (emulator/pump.py), over a real pty.
+
+When it runs (a plain TCP peer, unpaced, a pty) and when it does not (UDP, pacing, a
+TCP UART); that stopping and restarting it under load — as every fault, timer or
+injected byte does — loses, duplicates and reorders nothing; that bytes the loop
+writes while it streams land between stream bytes, not inside lost ones; and the
+packet split it shares with the loop (:func:`tcp_ready`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from at_wire import Wire
+from atsock import Packetizer
+from atsock.emulator import Emulator
+from atsock.emulator.pump import tcp_ready
+from peers import TcpCollector, TcpEchoServer, UdpPeer, wait_until
+from test_emulator_transparent import enter, escape
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def pty_emulator() -> Iterator[tuple[Emulator, Wire]]:
+    with Emulator(transport="pty", echo=False) as emu, Wire.open(emu.url) as wire:
+        wire.command("AT")
+        yield emu, wire
+
+
+def test_a_tcp_stream_over_a_pty_runs_on_the_pump_until_the_escape(
+    pty_emulator: tuple[Emulator, Wire],
+) -> None:
+    emu, wire = pty_emulator
+    with TcpEchoServer() as echo:
+        wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
+        assert not emu.pumping
+        enter(wire)
+        assert wait_until(lambda: emu.pumping)
+        wire.write(b"hello")
+        assert wire.read_exactly(5) == b"hello"
+        escape(wire)
+        assert not emu.pumping
+        assert wire.command("AT") == b"OK\r\n"
+
+
+def test_udp_and_paced_streams_stay_on_the_loop(pty_emulator: tuple[Emulator, Wire]) -> None:
+    emu, wire = pty_emulator
+    with UdpPeer() as peer:
+        wire.open_socket(f"2,127.0.0.1,{peer.address[1]}")
+        enter(wire)
+        wire.write(b"datagram")
+        assert peer.recv(TIMEOUT)[0] == b"datagram"
+        assert not emu.pumping
+        escape(wire)
+    with (
+        Emulator(transport="pty", echo=False, baud=1_000_000) as paced,
+        Wire.open(paced.url) as paced_wire,
+        TcpEchoServer() as echo,
+    ):
+        paced_wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
+        enter(paced_wire)
+        paced_wire.write(b"paced")
+        assert paced_wire.read_exactly(5) == b"paced"
+        assert not paced.pumping
+        escape(paced_wire)
+
+
+def test_stopping_and_restarting_the_pump_under_load_loses_nothing(
+    pty_emulator: tuple[Emulator, Wire],
+) -> None:
+    emu, wire = pty_emulator
+    payload = os.urandom(2 << 20)
+    stop = threading.Event()
+    pauses = 0
+
+    def interrupt() -> None:
+        nonlocal pauses
+        while not stop.is_set():
+            emu.call_soon(lambda: None)  # every posted call stops the pump first
+            pauses += 1
+            time.sleep(0.001)
+
+    with TcpEchoServer() as echo:
+        wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
+        enter(wire)
+        interrupter = threading.Thread(target=interrupt)
+        interrupter.start()
+        writer = threading.Thread(target=wire.write, args=(payload,))
+        writer.start()
+        try:
+            echoed = wire.read_exactly(len(payload), timeout=60.0)
+        finally:
+            stop.set()
+            interrupter.join()
+            writer.join()
+        assert echoed == payload
+        assert pauses > 50
+        escape(wire)
+
+
+def test_bytes_the_loop_injects_land_between_stream_bytes(
+    pty_emulator: tuple[Emulator, Wire],
+) -> None:
+    emu, wire = pty_emulator
+    with TcpCollector() as peer:
+        wire.open_socket(f"4,127.0.0.1,{peer.address[1]}")
+        enter(wire)
+        assert wait_until(lambda: emu.pumping)
+        chunks = [bytes([65 + i]) * 20_000 for i in range(8)]
+        for index, chunk in enumerate(chunks):
+            peer.send_to_client(chunk)
+            if index == 3:
+                emu.inject(b"<injected>")
+        expected = sum(len(c) for c in chunks) + len(b"<injected>")
+        got = wire.read_exactly(expected, timeout=TIMEOUT)
+        at = got.index(b"<injected>")
+        assert got[:at] + got[at + len(b"<injected>") :] == b"".join(chunks)
+        assert wait_until(lambda: emu.pumping)  # it resumes after the injected bytes
+        escape(wire)
+
+
+def test_a_stall_pauses_a_pumped_stream_and_it_resumes(
+    pty_emulator: tuple[Emulator, Wire],
+) -> None:
+    emu, wire = pty_emulator
+    with TcpEchoServer() as echo:
+        wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
+        enter(wire)
+        assert wait_until(lambda: emu.pumping)
+        emu.stall(0.3)
+        assert wait_until(lambda: not emu.pumping)
+        started = time.monotonic()
+        wire.write(b"during the stall")
+        assert wire.read_exactly(16, timeout=TIMEOUT) == b"during the stall"
+        assert time.monotonic() - started >= 0.2
+        assert wait_until(lambda: emu.pumping)
+        escape(wire)
+
+
+def test_a_reset_while_pumping_returns_to_command_mode(
+    pty_emulator: tuple[Emulator, Wire],
+) -> None:
+    emu, wire = pty_emulator
+    with TcpEchoServer() as echo:
+        wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
+        enter(wire)
+        assert wait_until(lambda: emu.pumping)
+        emu.reset()
+        wire.read_until(b"ready\r\n")
+        assert not emu.pumping
+        wire.drain()  # the boot's Wi-Fi events
+        assert wire.command("AT+SOCKET?") == b"OK\r\n"
+
+
+@given(st.lists(st.binary(max_size=3000), max_size=12))
+def test_tcp_ready_sends_whole_packets_and_keeps_only_a_tail(chunks: list[bytes]) -> None:
+    packets = Packetizer()
+    sent = bytearray()
+    for index, chunk in enumerate(chunks):
+        ready = tcp_ready(packets, chunk, index)
+        assert len(ready) % packets.max_packet == 0
+        assert packets.pending < packets.max_packet
+        sent += ready
+    sent += packets.flush() or b""
+    assert bytes(sent) == b"".join(chunks)
