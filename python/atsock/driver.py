@@ -22,7 +22,7 @@ import serial
 from atsock._core import Frame, FramingError, ResponseFramer
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
 from atsock.events import EventQueue, parse_event
-from atsock.portio import PortReader, close_port
+from atsock.portio import PortReader, PortWriter, close_port
 from atsock.types import (
     Event,
     ModuleRestarted,
@@ -174,6 +174,7 @@ class ModuleCore:
             except (OSError, serial.SerialException):
                 pass
         self._reader = PortReader(self.serial)
+        self._writer = PortWriter(self.serial)
         self._thread = threading.Thread(target=self._read_loop, name="atsock-reader", daemon=True)
         self._thread.start()
 
@@ -240,7 +241,7 @@ class ModuleCore:
 
     def _write_port(self, data: bytes | memoryview) -> None:
         try:
-            self.serial.write(data)
+            self._writer.write(data)
         except (OSError, serial.SerialException) as exc:
             raise ATError(f"cannot write to the module's port: {exc}") from exc
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
+from atsock.inbox import Inbox
 from atsock.types import UdpServerMode
 
 if TYPE_CHECKING:
@@ -104,9 +104,7 @@ class TransparentStream(io.RawIOBase):
         super().__init__()
         self._module = module
         self._timeout = timeout
-        self._chunks: deque[bytes] = deque()
-        self._size = 0
-        self._cond = threading.Condition()
+        self._inbox = Inbox(INBOUND_MAX)
         self._eof = False
         self._exiting = False
         self._writer = EscapeSafeWriter(module.write, module.guard_time)
@@ -125,22 +123,21 @@ class TransparentStream(io.RawIOBase):
     # called by the reader thread
     def _inbound(self, data: bytes) -> None:
         if not self.reset_suspected:
-            window = self._tail + data[: len(READY_LINE)]
-            if READY_LINE in data or READY_LINE in window:
+            keep = len(READY_LINE) - 1
+            if READY_LINE in data or READY_LINE in self._tail + data[:keep]:
                 self.reset_suspected = True
-            self._tail = (self._tail + data)[-(len(READY_LINE) - 1) :]
-        with self._cond:
-            while self._size >= INBOUND_MAX and not self._exiting and not self._eof:
-                self._cond.wait(0.1)  # backpressure: the module (and the peer) wait for us
-            self._chunks.append(data)
-            self._size += len(data)
-            self.bytes_received += len(data)
-            self._cond.notify_all()
+            self._tail = data[-keep:] if len(data) >= keep else (self._tail + data)[-keep:]
+        self.bytes_received += len(data)
+        # backpressure: while the reader is behind, the module (and the peer) wait for us
+        self._inbox.put(data, lambda: self._exiting or self._eof)
 
     def _port_gone(self) -> None:
-        with self._cond:
-            self._broken = True
-            self._cond.notify_all()
+        self._broken = True
+        self._inbox.wake()
+
+    def _ended(self) -> None:
+        """Wakes a blocked read: the stream is ending or over."""
+        self._inbox.wake()
 
     def readable(self) -> bool:
         return True
@@ -161,33 +158,19 @@ class TransparentStream(io.RawIOBase):
         the first; ``b""`` after transparent mode ended. Raises Timeout if nothing came."""
         wait = self._timeout if timeout is None else timeout
         deadline = None if wait is None else time.monotonic() + wait
-        with self._cond:
-            while not self._chunks:
-                if self._broken:
-                    raise ATError("the module's port closed or failed during transparent mode")
-                if self._eof or self._exiting:
-                    return b""
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise Timeout(f"no data from the peer within {wait:g} s")
-                self._cond.wait(remaining)
-            limit = self._size if size is None or size < 0 else size
-            if len(self._chunks[0]) <= limit and len(self._chunks) == 1:
-                data = self._chunks.popleft()
-            else:
-                parts, taken = [], 0
-                while self._chunks and taken < limit:
-                    chunk = self._chunks.popleft()
-                    if taken + len(chunk) > limit:
-                        keep = limit - taken
-                        self._chunks.appendleft(chunk[keep:])
-                        chunk = chunk[:keep]
-                    parts.append(chunk)
-                    taken += len(chunk)
-                data = b"".join(parts)
-            self._size -= len(data)
-            self._cond.notify_all()
-            return data
+        limit = None if size is None or size < 0 else size
+        while True:
+            data = self._inbox.take(limit)
+            if data or limit == 0:
+                return data
+            if self._broken:
+                raise ATError("the module's port closed or failed during transparent mode")
+            if self._eof or self._exiting:
+                return b""
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise Timeout(f"no data from the peer within {wait:g} s")
+            self._inbox.wait(remaining)
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -206,9 +189,8 @@ class TransparentStream(io.RawIOBase):
     def _exit(self) -> None:
         module = self._module
         guard = module.guard_time
-        with self._cond:
-            self._exiting = True
-            self._cond.notify_all()
+        self._exiting = True
+        self._ended()
         budget = guard * 2 * GUARD_MARGIN + (self._timeout or module.timeout)
         try:
             # the module counts silence from the last byte it received, not from our write
@@ -224,9 +206,8 @@ class TransparentStream(io.RawIOBase):
             module.transparent_sink = None
             module.transparent_end = None
             module.transparent_active = False
-            with self._cond:
-                self._eof = True
-                self._cond.notify_all()
+            self._eof = True
+            self._ended()
         if not exited:
             module.framer_leave_passthrough()
             if self.reset_suspected and self._in_command_mode():
