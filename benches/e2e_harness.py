@@ -230,6 +230,62 @@ def _pump_read(fd: int, size: int) -> None:
         got += len(os.read(fd, READ_CHUNK))
 
 
+# --- the path's ceiling: the same processes and sockets, no atsock code -----------------------
+
+_RELAY_SCRIPT = """
+import os, socket, sys, threading
+master = int(sys.argv[1])
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+def up():
+    while data := os.read(master, 65536):
+        sock.sendall(data)
+threading.Thread(target=up, daemon=True).start()
+print("ready", flush=True)
+while data := sock.recv(65536):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(master, view):]
+"""
+
+
+@contextlib.contextmanager
+def bare_relay(peer: tuple[str, int]) -> Iterator[int]:
+    """A pty whose master end a minimal relay process (two blocking threads, no guard,
+    no packets, no AT) connects to ``peer`` over TCP; yields the raw slave descriptor."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RELAY_SCRIPT, str(master), str(peer[1])],
+        pass_fds=(master,),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(master)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the bare relay did not start")
+        yield slave
+    finally:
+        stop_process(proc)
+        os.close(slave)
+
+
+def raw_echo(fd: int, size: int, chunk: int = WRITE_CHUNK) -> None:
+    """``size`` bytes written to ``fd`` on one thread while their echo is read on
+    another, with plain blocking os.write/os.read (the host end of the ceiling run)."""
+    threads = [
+        threading.Thread(target=_pump_write, args=(fd, size, chunk), daemon=True),
+        threading.Thread(target=_pump_read, args=(fd, size), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(STEP_TIMEOUT)
+    assert not any(t.is_alive() for t in threads), "the ceiling run did not finish"
+
+
 # --- process measurements --------------------------------------------------------------------
 
 

@@ -4,8 +4,13 @@ atsock: the driver writes 64 MiB into ``Module.transparent()`` (64 KiB writes, o
 thread) while reading the echo back; the bytes cross a pty to the emulator process,
 a real TCP connection to an echo peer process, and come back the same way. The
 baseline moves the same bytes each way through a bare pty pair in raw mode with plain
-``os.write``/``os.read``, both directions at once, as the atsock run does: the
-ceiling any pty-attached driver could reach on this machine.
+``os.write``/``os.read``, both directions at once, as the atsock run does.
+
+A third run, the path's ceiling, moves the same bytes through the same pty, TCP
+connection and echo peer process with no atsock code at all: raw blocking threads at
+the host end and a minimal relay process (two blocking threads, no ``+++`` guard, no
+packets, no AT) in place of the module. It is what any Python module emulator behind
+a pty could reach here, and shows how much of the gap to the raw pty is the path's.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from e2e_harness import (
     MIB,
     READ_CHUNK,
     WRITE_CHUNK,
+    bare_relay,
     connected_module,
     disabled,
     echo_peer,
     echo_stream,
     emulators,
     pedantic,
+    raw_echo,
     raw_pty_duplex,
 )
 
@@ -66,3 +73,11 @@ def test_stream_baseline(benchmark: BenchmarkFixture) -> None:
     size = SMALL_SIZE if disabled(benchmark) else SIZE
     _describe(benchmark, "baseline", size)
     pedantic(benchmark, lambda: raw_pty_duplex(size), 1 if disabled(benchmark) else ROUNDS)
+
+
+def test_stream_path_ceiling(benchmark: BenchmarkFixture) -> None:
+    size = SMALL_SIZE if disabled(benchmark) else SIZE
+    _describe(benchmark, "ceiling", size)
+    benchmark.extra_info["path"] = "raw threads -> pty -> bare relay process -> TCP -> echo peer"
+    with echo_peer() as peer, bare_relay(peer) as fd:
+        pedantic(benchmark, lambda: raw_echo(fd, size), 1 if disabled(benchmark) else ROUNDS)
