@@ -195,20 +195,25 @@ def raw_pty_duplex(size: int, chunk: int = WRITE_CHUNK) -> None:
     master, slave = os.openpty()
     try:
         tty.setraw(slave)
-        threads = [
-            threading.Thread(target=_pump_write, args=(master, size, chunk), daemon=True),
-            threading.Thread(target=_pump_read, args=(slave, size), daemon=True),
-            threading.Thread(target=_pump_write, args=(slave, size, chunk), daemon=True),
-            threading.Thread(target=_pump_read, args=(master, size), daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(STEP_TIMEOUT)
-        assert not any(t.is_alive() for t in threads), "raw pty pumps did not finish"
+        _pump_concurrently([(master, slave), (slave, master)], size, chunk)
     finally:
         os.close(master)
         os.close(slave)
+
+
+def _pump_concurrently(routes: list[tuple[int, int]], size: int, chunk: int) -> None:
+    """For each (write fd, read fd): ``size`` bytes written to one while as many are read
+    from the other, on a thread each, all at once; returns when every thread finished."""
+    threads = []
+    for write_fd, read_fd in routes:
+        threads.append(threading.Thread(target=_pump_write, args=(write_fd, size, chunk)))
+        threads.append(threading.Thread(target=_pump_read, args=(read_fd, size)))
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for thread in threads:
+        thread.join(STEP_TIMEOUT)
+    assert not any(t.is_alive() for t in threads), "raw pty pumps did not finish"
 
 
 def _pump_write(fd: int, size: int, chunk: int) -> None:
@@ -275,15 +280,7 @@ def bare_relay(peer: tuple[str, int]) -> Iterator[int]:
 def raw_echo(fd: int, size: int, chunk: int = WRITE_CHUNK) -> None:
     """``size`` bytes written to ``fd`` on one thread while their echo is read on
     another, with plain blocking os.write/os.read (the host end of the ceiling run)."""
-    threads = [
-        threading.Thread(target=_pump_write, args=(fd, size, chunk), daemon=True),
-        threading.Thread(target=_pump_read, args=(fd, size), daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(STEP_TIMEOUT)
-    assert not any(t.is_alive() for t in threads), "the ceiling run did not finish"
+    _pump_concurrently([(fd, fd)], size, chunk)
 
 
 # --- process measurements --------------------------------------------------------------------

@@ -35,15 +35,20 @@ def pty_emulator() -> Iterator[tuple[Emulator, Wire]]:
         yield emu, wire
 
 
+def pumped(emu: Emulator, wire: Wire, peer_port: int) -> None:
+    """Connects to the peer, enters transparent mode and waits until the pump runs."""
+    wire.open_socket(f"4,127.0.0.1,{peer_port}")
+    enter(wire)
+    assert wait_until(lambda: emu.pumping)
+
+
 def test_a_tcp_stream_over_a_pty_runs_on_the_pump_until_the_escape(
     pty_emulator: tuple[Emulator, Wire],
 ) -> None:
     emu, wire = pty_emulator
     with TcpEchoServer() as echo:
-        wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
         assert not emu.pumping
-        enter(wire)
-        assert wait_until(lambda: emu.pumping)
+        pumped(emu, wire, echo.address[1])
         wire.write(b"hello")
         assert wire.read_exactly(5) == b"hello"
         escape(wire)
@@ -111,9 +116,7 @@ def test_bytes_the_loop_injects_land_between_stream_bytes(
 ) -> None:
     emu, wire = pty_emulator
     with TcpCollector() as peer:
-        wire.open_socket(f"4,127.0.0.1,{peer.address[1]}")
-        enter(wire)
-        assert wait_until(lambda: emu.pumping)
+        pumped(emu, wire, peer.address[1])
         chunks = [bytes([65 + i]) * 20_000 for i in range(8)]
         for index, chunk in enumerate(chunks):
             peer.send_to_client(chunk)
@@ -132,9 +135,7 @@ def test_a_stall_pauses_a_pumped_stream_and_it_resumes(
 ) -> None:
     emu, wire = pty_emulator
     with TcpEchoServer() as echo:
-        wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
-        enter(wire)
-        assert wait_until(lambda: emu.pumping)
+        pumped(emu, wire, echo.address[1])
         emu.stall(0.3)
         assert wait_until(lambda: not emu.pumping)
         started = time.monotonic()
@@ -150,9 +151,7 @@ def test_a_reset_while_pumping_returns_to_command_mode(
 ) -> None:
     emu, wire = pty_emulator
     with TcpEchoServer() as echo:
-        wire.open_socket(f"4,127.0.0.1,{echo.address[1]}")
-        enter(wire)
-        assert wait_until(lambda: emu.pumping)
+        pumped(emu, wire, echo.address[1])
         emu.reset()
         wire.read_until(b"ready\r\n")
         assert not emu.pumping
