@@ -159,6 +159,34 @@ def test_a_reset_while_pumping_returns_to_command_mode(
         assert wire.command("AT+SOCKET?") == b"OK\r\n"
 
 
+def test_leaving_while_the_peer_floods_loses_nothing(pty_emulator: tuple[Emulator, Wire]) -> None:
+    emu, wire = pty_emulator
+    total = 256 * 1024
+    with TcpCollector() as peer:
+        pumped(emu, wire, peer.address[1])
+        flood = threading.Thread(target=peer.send_to_client, args=(b"x" * total,))
+        flood.start()
+        streamed = len(wire.read_exactly(32 * 1024, timeout=TIMEOUT))
+        time.sleep(0.08)  # the guard's silence (the module keeps sending meanwhile)
+        wire.write(b"+++")
+        before_exit = wire.read_until(b"\r\nOK\r\n", timeout=TIMEOUT)[:-6]
+        assert before_exit.strip(b"x") == b""
+        streamed += len(before_exit)
+        flood.join()
+        queued = 0  # the rest waits in the module for SOCKETREAD (passive mode)
+        deadline = time.monotonic() + 30.0
+        while streamed + queued < total and time.monotonic() < deadline:
+            wire.send_line("AT+SOCKETREAD=1")
+            wire.read_until(b"+SOCKETREAD,1,")  # SocketDown events may come first
+            length = int(wire.read_until(b",")[:-1])
+            assert wire.read_exactly(length) == b"x" * length
+            assert wire.read_exactly(6) == b"\r\nOK\r\n"
+            queued += length
+            if not length:
+                time.sleep(0.01)
+        assert streamed + queued == total
+
+
 @given(st.lists(st.binary(max_size=3000), max_size=12))
 def test_tcp_ready_sends_whole_packets_and_keeps_only_a_tail(chunks: list[bytes]) -> None:
     packets = Packetizer()
