@@ -7,6 +7,7 @@ These short tests prove it, so a failure elsewhere points at the emulator, not h
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 import threading
@@ -221,18 +222,28 @@ def test_resolver_reports_a_dead_server() -> None:
         assert dead.queries == ["a.test"]
 
 
-def test_resolver_tries_servers_in_order_skipping_unset_ones() -> None:
-    # The resolver uses one port for every server: put the dead one on ::1, same port.
-    with DnsServer({"a.test": "192.0.2.1"}) as good:
+def dead_and_good_on_one_port(records: dict[str, str]) -> tuple[DnsServer, DnsServer]:
+    """A silent DNS server on [::1] and an answering one on 127.0.0.1, on the same port
+    (the resolver uses one port for every server); a port already taken on 127.0.0.1
+    is given up for another ephemeral one."""
+    for _ in range(20):
+        dead = DnsServer({}, silent=True, host="::1")
         try:
-            dead = DnsServer({}, silent=True, host="::1", port=good.port)
+            return dead, DnsServer(records, port=dead.port)
         except OSError as exc:
-            pytest.skip(f"cannot bind [::1]:{good.port}: {exc}")
-        with dead:
-            servers = ["0.0.0.0", "::1", "", "127.0.0.1"]
-            assert resolve("A.TEST", servers, port=good.port, timeout=0.2) == "192.0.2.1"
-            assert dead.queries == ["A.TEST"]
-            assert good.queries == ["A.TEST"]
+            dead.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise AssertionError("no port free on both [::1] and 127.0.0.1 in 20 tries")
+
+
+def test_resolver_tries_servers_in_order_skipping_unset_ones() -> None:
+    dead, good = dead_and_good_on_one_port({"a.test": "192.0.2.1"})
+    with dead, good:
+        servers = ["0.0.0.0", "::1", "", "127.0.0.1"]
+        assert resolve("A.TEST", servers, port=good.port, timeout=0.2) == "192.0.2.1"
+        assert dead.queries == ["A.TEST"]
+        assert good.queries == ["A.TEST"]
 
 
 def test_resolver_moves_past_a_server_with_nothing_listening() -> None:
