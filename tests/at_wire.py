@@ -15,12 +15,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import serial
 
 from atsock.portio import close_port
+from peers import Closing
 
 if TYPE_CHECKING:
     from atsock.emulator import Emulator
@@ -61,7 +61,7 @@ def settle(emu: Emulator, timeout: float = TIMEOUT) -> None:
         raise WireTimeout(f"emulator loop did not run a posted call within {timeout:g} s")
 
 
-class Wire:
+class Wire(Closing):
     """One raw conversation with the module over ``port``."""
 
     def __init__(self, port: serial.Serial) -> None:
@@ -75,17 +75,6 @@ class Wire:
 
     def close(self) -> None:
         close_port(self.port)
-
-    def __enter__(self) -> Wire:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ---- writing ---------------------------------------------------------------------
 

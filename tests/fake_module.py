@@ -32,7 +32,8 @@ import tty
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
+
+from peers import Closing
 
 #: Bound on any wait of the fake (seconds).
 TIMEOUT = 2.0
@@ -56,7 +57,7 @@ class Step:
         return bool(self.line(line))
 
 
-class FakeModule:
+class FakeModule(Closing):
     """A fake module on a pseudo-terminal; the driver opens :attr:`url`."""
 
     def __init__(self, *, echo: bool = False) -> None:
@@ -238,14 +239,3 @@ class FakeModule:
                 os.close(fd)
             except OSError:
                 pass
-
-    def __enter__(self) -> FakeModule:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import Self
 
 import dns.message
 import dns.rcode
@@ -27,6 +28,7 @@ import dns.rrset
 import trustme
 
 __all__ = [
+    "Closing",
     "DnsServer",
     "TcpCollector",
     "TcpEchoServer",
@@ -51,13 +53,14 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     return bool(ready)
 
 
-class _Peer(abc.ABC):
-    """Context-manager plumbing shared by every peer: ``close()`` on exit."""
+class Closing(abc.ABC):
+    """Context-manager plumbing shared by every peer (and the tests' other endpoints):
+    ``with`` gives the object itself and calls ``close()`` on exit."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> _Peer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -79,7 +82,7 @@ class _Connection:
         self.thread: threading.Thread | None = None
 
 
-class _TcpServer(_Peer):
+class _TcpServer(Closing):
     """A listening socket on 127.0.0.1:0 with an accept thread and a thread per client."""
 
     def __init__(self, name: str, backlog: int = 16) -> None:
@@ -159,7 +162,17 @@ class _TcpServer(_Peer):
         """Called on the client's thread after its socket is closed."""
 
     def _serve(self, conn: _Connection) -> None:
-        raise NotImplementedError
+        """Hands each read of the client's bytes to :meth:`_on_data` until it closes."""
+        while self._receiving(conn):
+            if not _readable(conn.sock, POLL):
+                continue
+            data = conn.sock.recv(65536)
+            if not data:
+                return
+            self._on_data(conn, data)
+
+    def _on_data(self, conn: _Connection, data: bytes) -> None:
+        """Called on the client's thread with each read of its bytes."""
 
     def _receiving(self, conn: _Connection) -> bool:
         """True while the client's thread should keep serving."""
@@ -195,25 +208,16 @@ class TcpEchoServer(_TcpServer):
         self._received = 0
         super().__init__("tcp-echo")
 
-    def __enter__(self) -> TcpEchoServer:
-        return self
-
     @property
     def received(self) -> int:
         """Total bytes received over all connections."""
         with self._lock:
             return self._received
 
-    def _serve(self, conn: _Connection) -> None:
-        while self._receiving(conn):
-            if not _readable(conn.sock, POLL):
-                continue
-            data = conn.sock.recv(65536)
-            if not data:
-                return
-            with self._lock:
-                self._received += len(data)
-            conn.sock.sendall(data)
+    def _on_data(self, conn: _Connection, data: bytes) -> None:
+        with self._lock:
+            self._received += len(data)
+        conn.sock.sendall(data)
 
 
 class TcpCollector(_TcpServer):
@@ -231,9 +235,6 @@ class TcpCollector(_TcpServer):
         self._first_closed = threading.Event()
         super().__init__("tcp-collector")
 
-    def __enter__(self) -> TcpCollector:
-        return self
-
     def _on_accept(self, conn: _Connection) -> None:
         with self._lock:
             if self._first is None:
@@ -244,15 +245,9 @@ class TcpCollector(_TcpServer):
         if conn is self._first:
             self._first_closed.set()
 
-    def _serve(self, conn: _Connection) -> None:
-        while self._receiving(conn):
-            if not _readable(conn.sock, POLL):
-                continue
-            data = conn.sock.recv(65536)
-            if not data:
-                return
-            with self._lock:
-                self.chunks.append(data)
+    def _on_data(self, conn: _Connection, data: bytes) -> None:
+        with self._lock:
+            self.chunks.append(data)
 
     def wait_for_connection(self, timeout: float = 2.0) -> bool:
         """Wait until a client has connected; False if none did within ``timeout``."""
@@ -276,7 +271,7 @@ class TcpCollector(_TcpServer):
         self._first.sock.sendall(data)
 
 
-class UdpPeer(_Peer):
+class UdpPeer(Closing):
     """A UDP socket bound to 127.0.0.1:0 (no thread: the test reads it directly)."""
 
     def __init__(self, host: str = HOST) -> None:
@@ -288,9 +283,6 @@ class UdpPeer(_Peer):
             self._sock.close()
             raise
         self._address: tuple[str, int] = self._sock.getsockname()[:2]
-
-    def __enter__(self) -> UdpPeer:
-        return self
 
     @property
     def address(self) -> tuple[str, int]:
@@ -402,9 +394,6 @@ class TlsEchoServer(_TcpServer):
         self.handshake_errors: list[str] = []
         super().__init__("tls-echo")
 
-    def __enter__(self) -> TlsEchoServer:
-        return self
-
     def _serve(self, conn: _Connection) -> None:
         # The handshake runs here, not on the accept thread, so a silent client
         # cannot stall accepting others.
@@ -453,7 +442,7 @@ def tls_connect(
         raise
 
 
-class DnsServer(_Peer):
+class DnsServer(Closing):
     """An authoritative-for-everything DNS server over UDP on 127.0.0.1:0.
 
     Answers A queries for the names in ``records`` (case-insensitive, final dot
@@ -489,9 +478,6 @@ class DnsServer(_Peer):
         self._address: tuple[str, int] = self._sock.getsockname()[:2]
         self._thread = threading.Thread(target=self._run, name="dns-server", daemon=True)
         self._thread.start()
-
-    def __enter__(self) -> DnsServer:
-        return self
 
     @staticmethod
     def _key(name: str) -> str:
