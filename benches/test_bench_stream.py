@@ -15,6 +15,8 @@ a pty could reach here, and shows how much of the gap to the raw pty is the path
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -42,7 +44,12 @@ GROUP = "e2e transparent echo 64 MiB"
 pytestmark = pytest.mark.timeout(600)
 
 
-def _describe(benchmark: BenchmarkFixture, impl: str, size: int) -> None:
+def _measure(
+    benchmark: BenchmarkFixture, impl: str, path: str, echo: Callable[[int], object]
+) -> None:
+    """Times ``echo(size)``: 64 MiB, 3 rounds; 256 KiB once when benchmarks are disabled."""
+    small = disabled(benchmark)
+    size = SMALL_SIZE if small else SIZE
     benchmark.group = GROUP
     benchmark.extra_info.update(
         impl=impl,
@@ -53,31 +60,35 @@ def _describe(benchmark: BenchmarkFixture, impl: str, size: int) -> None:
         target_ratio=TARGET_RATIO,
         baseline="raw pty pair (tty.setraw), os.write/os.read on 4 threads, "
         "master->slave and slave->master at once",
-        path="driver -> pty -> emulator process -> TCP -> echo peer process -> back",
+        path=path,
     )
+    pedantic(benchmark, lambda: echo(size), 1 if small else ROUNDS)
 
 
 def test_stream_atsock(benchmark: BenchmarkFixture) -> None:
-    size = SMALL_SIZE if disabled(benchmark) else SIZE
-    _describe(benchmark, "atsock", size)
     with (
         echo_peer() as peer,
         emulators(1) as (url,),
         connected_module(url, peer) as (module, _),
         module.transparent(timeout=30.0) as stream,
     ):
-        pedantic(benchmark, lambda: echo_stream(stream, size), 1 if disabled(benchmark) else ROUNDS)
+        _measure(
+            benchmark,
+            "atsock",
+            "driver -> pty -> emulator process -> TCP -> echo peer process -> back",
+            lambda size: echo_stream(stream, size),
+        )
 
 
 def test_stream_baseline(benchmark: BenchmarkFixture) -> None:
-    size = SMALL_SIZE if disabled(benchmark) else SIZE
-    _describe(benchmark, "baseline", size)
-    pedantic(benchmark, lambda: raw_pty_duplex(size), 1 if disabled(benchmark) else ROUNDS)
+    _measure(benchmark, "baseline", "pty master <-> pty slave", raw_pty_duplex)
 
 
 def test_stream_path_ceiling(benchmark: BenchmarkFixture) -> None:
-    size = SMALL_SIZE if disabled(benchmark) else SIZE
-    _describe(benchmark, "ceiling", size)
-    benchmark.extra_info["path"] = "raw threads -> pty -> bare relay process -> TCP -> echo peer"
     with echo_peer() as peer, bare_relay(peer) as fd:
-        pedantic(benchmark, lambda: raw_echo(fd, size), 1 if disabled(benchmark) else ROUNDS)
+        _measure(
+            benchmark,
+            "ceiling",
+            "raw threads -> pty -> bare relay process -> TCP -> echo peer process -> back",
+            lambda size: raw_echo(fd, size),
+        )
