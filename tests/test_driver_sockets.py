@@ -155,8 +155,12 @@ def test_create_server_accepts_clients(module: atsock.Module) -> None:
             wait_event(module, atsock.SocketDisconnected)
             assert conn.recv(10) == b""
         server.settimeout(0.1)
+        assert server.gettimeout() == 0.1
         with pytest.raises(atsock.Timeout):
             server.accept()
+        with pytest.raises(ValueError):
+            server.settimeout(-1)
+    assert server.closed
     assert module.sockets() == []
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import io
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from atsock.errors import ATError, SocketClosed, Timeout
 from atsock.types import ReceiveMode, SocketType
@@ -22,9 +22,12 @@ from atsock.types import ReceiveMode, SocketType
 if TYPE_CHECKING:
     from atsock.module import Module
 
+_S = TypeVar("_S", bound="_ModuleSocket")
 
-class Socket:
-    """One module connection (TCP, TLS, UDP client, UDP server, or an accepted seed)."""
+
+class _ModuleSocket:
+    """What a connection and a server have in common: a ConID on a module, a timeout,
+    and closing (deleting the ConID) once, also as a context manager."""
 
     def __init__(self, module: Module, con_id: int, type: SocketType) -> None:
         self.module = module
@@ -33,20 +36,13 @@ class Socket:
         self._timeout: float | None = None
         self._closed = False
         #: this connection's bookkeeping: a later connection may reuse the ConID
-        self._conn = conn = module.conn(con_id)
-        conn.type = conn.type or type
+        self._conn = module.conn(con_id)
 
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<atsock.Socket ConID={self.con_id} {self.type.name} {state}>"
-
-    def __enter__(self) -> Socket:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ---- timeouts ---------------------------------------------------------------------
 
     def settimeout(self, value: float | None) -> None:
         """None blocks, 0 is non-blocking, a number bounds each call (seconds)."""
@@ -56,6 +52,39 @@ class Socket:
 
     def gettimeout(self) -> float | None:
         return self._timeout
+
+    def close(self) -> None:
+        """Deletes the ConID on the module (idempotent; quiet if the module dropped it)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.module.delete(self.con_id)
+        except (ATError, SocketClosed):
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _remote(self, con_id: int) -> tuple[str, int]:
+        """The peer of ``con_id`` as the module reports it in AT+SOCKET? (("", -1) if gone)."""
+        row = next((s for s in self.module.sockets() if s.con_id == con_id), None)
+        return (row.remote_host, row.remote_port) if row else ("", -1)
+
+
+class Socket(_ModuleSocket):
+    """One module connection (TCP, TLS, UDP client, UDP server, or an accepted seed)."""
+
+    def __init__(self, module: Module, con_id: int, type: SocketType) -> None:
+        super().__init__(module, con_id, type)
+        self._conn.type = self._conn.type or type
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<atsock.Socket ConID={self.con_id} {self.type.name} {state}>"
+
+    # ---- timeouts ---------------------------------------------------------------------
 
     def setblocking(self, flag: bool) -> None:
         self._timeout = None if flag else 0.0
@@ -132,8 +161,7 @@ class Socket:
     def recvfrom(self, bufsize: int) -> tuple[bytes, tuple[str, int]]:
         """For UDP: the data and the peer (as the module reports it in AT+SOCKET?)."""
         data = self.recv(bufsize)
-        row = next((s for s in self.module.sockets() if s.con_id == self.con_id), None)
-        return data, ((row.remote_host, row.remote_port) if row else ("", -1))
+        return data, self._remote(self.con_id)
 
     # ---- the rest ------------------------------------------------------------------------------
 
@@ -149,34 +177,9 @@ class Socket:
             return io.BufferedWriter(raw, size)
         return io.BufferedReader(raw, size)
 
-    def close(self) -> None:
-        """Deletes the ConID on the module (idempotent; quiet if the module dropped it)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.module.delete(self.con_id)
-        except (ATError, SocketClosed):
-            pass
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-
-class ServerSocket:
+class ServerSocket(_ModuleSocket):
     """A TCP or TLS server on the module; :meth:`accept` yields one :class:`Socket` per client."""
-
-    def __init__(self, module: Module, con_id: int, type: SocketType) -> None:
-        self.module = module
-        self.con_id = con_id
-        self.type = type
-        self._timeout: float | None = None
-        self._closed = False
-        self._conn = module.conn(con_id)
-
-    def settimeout(self, value: float | None) -> None:
-        self._timeout = value
 
     def accept(self) -> tuple[Socket, tuple[str, int]]:
         """Waits for a client (a seed); returns its socket and address."""
@@ -185,24 +188,7 @@ class ServerSocket:
         )
         seed_id = conn.seeds.popleft()
         kind = SocketType.SSL_SEED if self.type == SocketType.SSL_SERVER else SocketType.TCP_SEED
-        row = next((s for s in self.module.sockets() if s.con_id == seed_id), None)
-        return Socket(self.module, seed_id, kind), (
-            (row.remote_host, row.remote_port) if row else ("", -1)
-        )
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            try:
-                self.module.delete(self.con_id)
-            except (ATError, SocketClosed):
-                pass
-
-    def __enter__(self) -> ServerSocket:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return Socket(self.module, seed_id, kind), self._remote(seed_id)
 
 
 class _SocketIO(io.RawIOBase):
