@@ -43,38 +43,35 @@ class PortReader:
             except (AttributeError, OSError, ValueError):
                 self._fd = None
 
+    def _read_now(self) -> int | None:
+        """Bytes read into the buffer without waiting (0: none, or end of file); None if
+        the port would block."""
+        try:
+            if self._sock is not None:
+                return self._sock.recv_into(self._buffer)
+            return os.readv(self._fd, [self._buffer])
+        except BlockingIOError:
+            return None
+
     def read(self) -> bytes:
-        if self._sock is not None:
-            try:
-                n = self._sock.recv_into(self._buffer)
-            except BlockingIOError:
-                ready, _, _ = select.select([self._sock], [], [], self.poll)
-                if not ready:
-                    return b""
-                try:
-                    n = self._sock.recv_into(self._buffer)
-                except BlockingIOError:
-                    return b""
-            if not n:
-                raise ConnectionError("the module's TCP port closed the connection")
-            return bytes(self._view[:n])
-        if self._fd is not None:
+        if self._sock is not None or self._fd is not None:
             # a port that is streaming has data more often than not: read first (with
             # pyserial's VMIN=0 a tty with nothing to read returns 0, not EAGAIN)
-            try:
-                n = os.readv(self._fd, [self._buffer])
-            except BlockingIOError:
-                n = 0
+            n = self._read_now()
             if not n:
-                ready, _, _ = select.select([self._fd], [], [], self.poll)
+                waitable = self._sock if self._sock is not None else self._fd
+                ready, _, _ = select.select([waitable], [], [], self.poll)
                 if not ready:
                     return b""
-                try:
-                    n = os.readv(self._fd, [self._buffer])
-                except BlockingIOError:
+                n = self._read_now()
+                if n is None:
                     return b""
                 if not n:  # readable with nothing to read: the other end is gone
-                    raise ConnectionError("the module's port reached end of file")
+                    raise ConnectionError(
+                        "the module's TCP port closed the connection"
+                        if self._sock is not None
+                        else "the module's port reached end of file"
+                    )
             return bytes(self._view[:n])
         old = self.port.timeout
         if old != self.poll:

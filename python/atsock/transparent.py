@@ -133,7 +133,7 @@ class TransparentStream(io.RawIOBase):
 
     def _port_gone(self) -> None:
         self._broken = True
-        self._inbox.wake()
+        self._ended()
 
     def _ended(self) -> None:
         """Wakes a blocked read: the stream is ending or over."""
