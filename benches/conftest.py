@@ -6,8 +6,9 @@ with benchmarks disabled (``--benchmark-disable``, how ``make test`` runs) only 
 that atsock and the baselines agree, which any build may do.
 
 Each benchmark states what it measured in ``extra_info``: ``impl`` ("atsock", or
-"naive" / "baseline" for the baseline it is compared to, or "ceiling" for the same
-path with no atsock code, shown as an extra row), and what its rounds mean:
+"naive" / "baseline" for the baseline it is compared to; any other ``impl`` is a
+reference run of the same group, shown as an extra row named by its ``label``), and
+what its rounds mean:
 
 - ``metric="throughput"`` (the default): ``bytes`` processed per round. The row shows
   MB/s (10**6 bytes) of the median round. The baseline is the group's other benchmark,
@@ -158,22 +159,22 @@ def _rows(group: str, impls: dict[str, Any], groups: dict[str, dict[str, Any]]) 
         rows = _latency_rows(group, ours, base)
     else:
         rows = [_throughput_row(group, ours, base, groups)]
-    ceiling = impls.get("ceiling")
-    if ceiling is not None:
-        rows.append(_ceiling_row(group, ours, ceiling, base))
+    for impl, bench in impls.items():
+        if impl not in ("atsock", *BASELINE_IMPLS):
+            rows.append(_reference_row(group, ours, bench, base))
     return rows + [_value_row(spec) for spec in info.get("rows", [])]
 
 
-def _ceiling_row(group: str, ours: Any, ceiling: Any, base: Any) -> list[str]:
-    """The same path with no atsock code (informational): its rate against the baseline,
-    and atsock's share of it in the target column."""
-    ceiling_mbps, ours_mbps = _mbps(ceiling), _mbps(ours) if ours is not None else None
+def _reference_row(group: str, ours: Any, reference: Any, base: Any) -> list[str]:
+    """Another run of the group (informational), named by its ``label``: its rate
+    against the baseline, and atsock's share of it in the target column."""
+    ref_mbps, ours_mbps = _mbps(reference), _mbps(ours) if ours is not None else None
     base_mbps = _mbps(base) if base is not None else None
-    ratio = ceiling_mbps / base_mbps if ceiling_mbps and base_mbps else None
-    share = f"atsock = {ours_mbps / ceiling_mbps:.2f}x of it" if ours_mbps and ceiling_mbps else "-"
+    ratio = ref_mbps / base_mbps if ref_mbps and base_mbps else None
+    share = f"atsock = {ours_mbps / ref_mbps:.2f}x of it" if ours_mbps and ref_mbps else "-"
     return [
-        f"{group}: path ceiling (no atsock code)",
-        _fmt_mbps(ceiling_mbps),
+        f"{group}: {reference.extra_info.get('label', reference.extra_info.get('impl'))}",
+        _fmt_mbps(ref_mbps),
         _fmt_mbps(base_mbps),
         "-" if ratio is None else f"{ratio:.2f}x",
         share,

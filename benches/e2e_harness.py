@@ -16,6 +16,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import termios
 import threading
 import time
 import tty
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import serial
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from atsock import Module, SocketType
@@ -275,6 +277,25 @@ def bare_relay(peer: tuple[str, int]) -> Iterator[int]:
     finally:
         stop_process(proc)
         os.close(slave)
+
+
+@contextlib.contextmanager
+def raw_transparent(url: str, peer: tuple[str, int]) -> Iterator[int]:
+    """The emulator at ``url`` in transparent mode to ``peer``, set up with plain
+    pyserial (no atsock driver); yields the port's descriptor, blocking, VMIN=1."""
+    with serial.Serial(url, timeout=STEP_TIMEOUT) as port:
+        for line, answer in ((b"AT+SOCKET=4,%s,%d" % (peer[0].encode(), peer[1]), b"OK\r\n"),
+                             (b"AT+SOCKETTT", b">")):  # fmt: skip
+            port.write(line + b"\r\n")
+            reply = port.read_until(answer)
+            if not reply.endswith(answer):
+                raise RuntimeError(f"{line!r} answered {reply!r}")
+        fd = port.fileno()
+        os.set_blocking(fd, True)
+        attributes = termios.tcgetattr(fd)
+        attributes[6][termios.VMIN], attributes[6][termios.VTIME] = 1, 0
+        termios.tcsetattr(fd, termios.TCSANOW, attributes)
+        yield fd
 
 
 def raw_echo(fd: int, size: int, chunk: int = WRITE_CHUNK) -> None:

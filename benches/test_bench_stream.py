@@ -33,6 +33,7 @@ from e2e_harness import (
     pedantic,
     raw_echo,
     raw_pty_duplex,
+    raw_transparent,
 )
 
 SIZE = 64 * MIB
@@ -45,9 +46,14 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def _measure(
-    benchmark: BenchmarkFixture, impl: str, path: str, echo: Callable[[int], object]
+    benchmark: BenchmarkFixture,
+    impl: str,
+    path: str,
+    echo: Callable[[int], object],
+    label: str | None = None,
 ) -> None:
-    """Times ``echo(size)``: 64 MiB, 3 rounds; 256 KiB once when benchmarks are disabled."""
+    """Times ``echo(size)``: 64 MiB, 3 rounds; 256 KiB once when benchmarks are disabled.
+    ``label`` names a reference run's row in the table."""
     small = disabled(benchmark)
     size = SMALL_SIZE if small else SIZE
     benchmark.group = GROUP
@@ -62,6 +68,8 @@ def _measure(
         "master->slave and slave->master at once",
         path=path,
     )
+    if label:
+        benchmark.extra_info["label"] = label
     pedantic(benchmark, lambda: echo(size), 1 if small else ROUNDS)
 
 
@@ -91,4 +99,16 @@ def test_stream_path_ceiling(benchmark: BenchmarkFixture) -> None:
             "ceiling",
             "raw threads -> pty -> bare relay process -> TCP -> echo peer process -> back",
             lambda size: raw_echo(fd, size),
+            label="path ceiling (no atsock code)",
+        )
+
+
+def test_stream_emulator_alone(benchmark: BenchmarkFixture) -> None:
+    with echo_peer() as peer, emulators(1) as (url,), raw_transparent(url, peer) as fd:
+        _measure(
+            benchmark,
+            "emulator",
+            "raw threads -> pty -> emulator process -> TCP -> echo peer process -> back",
+            lambda size: raw_echo(fd, size),
+            label="emulator with raw host threads (no driver)",
         )
