@@ -10,6 +10,7 @@ packet split it shares with the loop (:func:`tcp_ready`).
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -49,10 +50,15 @@ def test_a_tcp_stream_over_a_pty_runs_on_the_pump_until_the_escape(
     with TcpEchoServer() as echo:
         assert not emu.pumping
         pumped(emu, wire, echo.address[1])
+        sock = emu.sockets[1].sock
+        assert sock is not None
+        # streaming lets the kernel join segments; command mode sends each packet at once
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
         wire.write(b"hello")
         assert wire.read_exactly(5) == b"hello"
         escape(wire)
         assert not emu.pumping
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert wire.command("AT") == b"OK\r\n"
 
 

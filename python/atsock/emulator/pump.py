@@ -85,6 +85,11 @@ class TransparentPump:
         self.unwritten = b""
         #: host bytes not yet sent to the peer when the pump stopped
         self.unsent = pending_tx
+        # While streaming, let the kernel join small segments (Nagle): a full-speed stream
+        # of 4 KiB pty reads then costs the peer far fewer wake-ups; stop() restores what
+        # command mode had (SOCKETSEND packets leave at once).
+        self._nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         self._threads = [
             threading.Thread(target=self._host_to_peer, name="atsock-emu-tt-up", daemon=True),
             threading.Thread(target=self._peer_to_host, name="atsock-emu-tt-down", daemon=True),
@@ -109,6 +114,10 @@ class TransparentPump:
                 thread.join()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        try:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, self._nodelay)
+        except OSError:
+            pass  # the peer is gone: nothing left to send
 
     # ---- shared ------------------------------------------------------------------------
 
