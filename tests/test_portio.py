@@ -1,10 +1,13 @@
 """Reading and writing a real pty through portio: whole writes arrive intact and in
 order however the pty splits them, a write to a port nobody drains ends at the port's
-``write_timeout``, and a read returns what is there without waiting for more."""
+``write_timeout``, without one writes go through a second, blocking descriptor (and
+through the port's own where the device cannot be opened again), and a read returns
+what is there without waiting for more."""
 
 from __future__ import annotations
 
 import os
+import pathlib
 import threading
 import time
 import tty
@@ -63,3 +66,81 @@ def test_a_read_returns_what_is_there_now(pty_port: tuple[int, serial.Serial]) -
     assert reader.read() == b""
     os.write(master, b"partial")
     assert reader.read() == b"partial"
+
+
+def descriptors_of(path: str) -> int:
+    """How many of this process's descriptors are open on ``path``."""
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == path
+        except OSError:
+            pass  # the listing's own descriptor, already closed
+    return count
+
+
+def drained(master: int, size: int) -> tuple[threading.Thread, bytearray]:
+    """A thread reading ``size`` bytes from ``master`` into the returned buffer."""
+    received = bytearray()
+
+    def drain() -> None:
+        while len(received) < size:
+            received.extend(os.read(master, 65536))
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    return thread, received
+
+
+def test_without_a_write_timeout_writes_go_through_a_blocking_descriptor(
+    pty_port: tuple[int, serial.Serial],
+) -> None:
+    master, port = pty_port
+    port.write_timeout = None
+    path = os.path.realpath(port.port)
+    before = descriptors_of(path)
+    payload = os.urandom(1 << 20)
+    reader, received = drained(master, len(payload))
+    writer = PortWriter(port)
+    writer.write(payload)
+    reader.join(10)
+    assert bytes(received) == payload
+    assert descriptors_of(path) == before + 1  # the second, blocking descriptor
+    writer.close()
+    writer.close()
+    assert descriptors_of(path) == before
+
+
+def test_a_device_that_cannot_be_opened_again_is_written_through_the_port(
+    tmp_path: pathlib.Path,
+) -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    link = tmp_path / "ttyLINK"
+    link.symlink_to(os.ttyname(slave))
+    port = serial.Serial(str(link), timeout=0)
+    os.close(slave)
+    link.unlink()  # the path the port was opened by is gone
+    try:
+        payload = os.urandom(256 * 1024)
+        reader, received = drained(master, len(payload))
+        writer = PortWriter(port)
+        writer.write(payload)
+        reader.join(10)
+        assert bytes(received) == payload
+        writer.close()
+    finally:
+        port.close()
+        os.close(master)
+
+
+def test_wait_returns_when_the_port_is_readable(pty_port: tuple[int, serial.Serial]) -> None:
+    master, port = pty_port
+    reader = PortReader(port)
+    assert reader.waitable
+    started = time.monotonic()
+    assert not reader.wait(0.1)
+    assert time.monotonic() - started >= 0.09
+    os.write(master, b"x")
+    assert reader.wait(1.0)
+    assert reader.read(0) == b"x"

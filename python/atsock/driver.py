@@ -3,8 +3,10 @@
 One reader thread feeds everything the module prints to the Rust core's
 :class:`~atsock.ResponseFramer`; frames go to the command in flight (one at a time),
 URCs become typed events (a bounded queue and callbacks), transparent-mode data goes
-to the open stream. Every wait is bounded by a timeout. The typed command methods live
-in :mod:`atsock.module`; this file is the machinery they run on.
+to the open stream. A thread reading that stream reads the port itself
+(:meth:`ModuleCore.pull`) while the reader thread naps: a chunk then reaches the user
+without a hand-off between threads. Every wait is bounded by a timeout. The typed
+command methods live in :mod:`atsock.module`; this file is the machinery they run on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from atsock.wiretrace import trace
 
 log = logging.getLogger(__name__)
 
+#: How long the reader thread leaves the port to a stream reader that pulled it last.
+PULL_LEASE = 0.05
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
 #: With a known link rate, how far ahead of the line (seconds) writes may run.
@@ -55,6 +59,15 @@ RESYNC_QUIET = 0.1
 RESYNC_WAIT = 0.5
 
 EventCallback = Callable[[Event], None]
+
+#: What pyserial's ``flush()`` raises on a port that is gone (a POSIX one: termios.error).
+FLUSH_ERRORS: tuple[type[Exception], ...] = (OSError, serial.SerialException, AttributeError)
+try:
+    import termios
+
+    FLUSH_ERRORS += (termios.error,)
+except ImportError:  # Windows
+    pass
 
 
 @dataclass
@@ -126,6 +139,10 @@ class ModuleCore:
         self.framing_errors = 0
         self._framer = ResponseFramer()
         self._framer_lock = threading.Lock()
+        #: held around every port read and what it feeds and dispatches (in read order)
+        self._port_lock = threading.Lock()
+        #: until then (monotonic) a stream reader pulls the port: the reader thread naps
+        self._pull_lease = 0.0
         self._write_lock = threading.Lock()
         self._cmd_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -198,6 +215,7 @@ class ModuleCore:
 
     def _close_port(self) -> None:
         try:
+            self._writer.close()
             close_port(self.serial)
         except (OSError, serial.SerialException):
             pass
@@ -250,7 +268,7 @@ class ModuleCore:
         returns when the last of them reached the module, as far as the host can tell."""
         try:
             self.serial.flush()
-        except (OSError, serial.SerialException, AttributeError):
+        except FLUSH_ERRORS:
             pass
         remaining = self._line_free - time.monotonic()
         if remaining > 0:
@@ -260,32 +278,62 @@ class ModuleCore:
     # ---- the reader thread ---------------------------------------------------------------
 
     def _read_loop(self) -> None:
-        while not self._closing:
-            try:
-                data = self._reader.read()
-            except (OSError, serial.SerialException, ValueError, TypeError) as exc:
-                if not self._closing:
-                    self._port_failed(exc)
-                return
-            if not data:
+        reader = self._reader
+        timeout = 0.0 if reader.waitable else None  # after wait(), or waiting in read()
+        while not self._closing and self._dead is None:
+            nap = self._pull_lease - time.monotonic()
+            if nap > 0:
+                time.sleep(nap)
                 continue
-            self._last_rx = time.monotonic()
-            trace("RX", data, secret=self._secret_rx or self._secret_late)
-            with self._framer_lock:
-                try:
-                    frames = self._framer.feed(data)
-                except FramingError as exc:
-                    frames = exc.frames
-                    self._framing_error(exc)
-            if self._secret_late and any(f.kind in ("ok", "error", "ready") for f in frames):
-                self._secret_late = False  # the late reply is over
-            for frame in frames:
-                try:
-                    self._dispatch(frame)
-                except Exception:
-                    log.exception("dispatching %r failed", frame)
+            if reader.waitable and not reader.wait(reader.poll):
+                continue
+            with self._port_lock:
+                self._read_port(timeout)
+
+    def pull(self, timeout: float) -> bool:
+        """Reads the port on the calling thread (a transparent stream's reader), waiting up
+        to ``timeout`` seconds; what came is dispatched as the reader thread would. False
+        if the port has no descriptor to wait for (the reader thread does all reading)."""
+        reader = self._reader
+        if not reader.waitable or self._dead is not None or self._closing:
+            return False
+        self._pull_lease = time.monotonic() + timeout + PULL_LEASE
+        if reader.wait(timeout):
+            with self._port_lock:
+                self._read_port(0.0)
+        return True
+
+    def _read_port(self, timeout: float | None) -> None:
+        """One read of the port (with ``_port_lock`` held), fed to the framer and dispatched."""
+        if self._closing or self._dead is not None:
+            return
+        try:
+            data = self._reader.read(timeout)
+        except (OSError, serial.SerialException, ValueError, TypeError) as exc:
+            if not self._closing:
+                self._port_failed(exc)
+            return
+        if not data:
+            return
+        self._last_rx = time.monotonic()
+        trace("RX", data, secret=self._secret_rx or self._secret_late)
+        with self._framer_lock:
+            try:
+                frames = self._framer.feed(data)
+            except FramingError as exc:
+                frames = exc.frames
+                self._framing_error(exc)
+        if self._secret_late and any(f.kind in ("ok", "error", "ready") for f in frames):
+            self._secret_late = False  # the late reply is over
+        for frame in frames:
+            try:
+                self._dispatch(frame)
+            except Exception:
+                log.exception("dispatching %r failed", frame)
 
     def _port_failed(self, exc: BaseException) -> None:
+        if self._dead is not None:
+            return
         log.error("reading the module's port failed: %s", exc)
         with self._cond:
             self._dead = exc

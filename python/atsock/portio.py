@@ -9,7 +9,11 @@ to 64 KiB, waiting in ``select`` only when nothing is there; anything else
 pyserial's POSIX ``write`` copies the rest of the data after every partial write (a
 pty takes about 4 KiB at a time: a 64 KiB write copies ~0.5 MiB) and calls ``select``
 after every write; :class:`PortWriter` writes from a view and waits only when the
-port is full.
+port is full. With no ``write_timeout`` (pyserial's "wait as long as it takes") it
+writes through a second, blocking descriptor of the same device: the kernel then
+waits for room itself, one system call per write instead of one per few KiB, and a
+thread writing a stream no longer wakes (and takes the GIL) every time the module
+reads a little.
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ CHUNK = 65536
 
 
 class PortReader:
-    """``read()`` returns the bytes available now (waiting up to ``poll`` seconds), b"" if none."""
+    """``read()`` returns the bytes available now (waiting up to ``poll`` seconds), b"" if none.
+
+    Reads from several threads must hold one lock around :meth:`read` (so that "ready
+    but nothing to read" means end of file); :meth:`wait` needs none.
+    """
 
     def __init__(self, port: Any, poll: float = 0.05) -> None:
         self.port = port
@@ -43,6 +51,11 @@ class PortReader:
             except (AttributeError, OSError, ValueError):
                 self._fd = None
 
+    @property
+    def waitable(self) -> bool:
+        """The port has a descriptor: :meth:`wait` really waits for it."""
+        return self._sock is not None or self._fd is not None
+
     def _read_now(self) -> int | None:
         """Bytes read into the buffer without waiting (0: none, or end of file); None if
         the port would block."""
@@ -53,15 +66,23 @@ class PortReader:
         except BlockingIOError:
             return None
 
-    def read(self) -> bytes:
+    def wait(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds for the port to be readable (True); a port
+        without a descriptor cannot be waited for and is always "readable"."""
+        waitable = self._sock if self._sock is not None else self._fd
+        if waitable is None:
+            return True
+        return bool(select.select([waitable], [], [], timeout)[0])
+
+    def read(self, timeout: float | None = None) -> bytes:
+        """What the port has now, or within ``timeout`` (default ``poll``) seconds."""
+        wait = self.poll if timeout is None else timeout
         if self._sock is not None or self._fd is not None:
             # a port that is streaming has data more often than not: read first (with
             # pyserial's VMIN=0 a tty with nothing to read returns 0, not EAGAIN)
             n = self._read_now()
             if not n:
-                waitable = self._sock if self._sock is not None else self._fd
-                ready, _, _ = select.select([waitable], [], [], self.poll)
-                if not ready:
+                if not self.wait(wait):
                     return b""
                 n = self._read_now()
                 if n is None:
@@ -74,29 +95,37 @@ class PortReader:
                     )
             return bytes(self._view[:n])
         old = self.port.timeout
-        if old != self.poll:
-            self.port.timeout = self.poll
+        if old != wait:
+            self.port.timeout = wait
         return bytes(self.port.read(self.port.in_waiting or 1))
 
 
 class PortWriter:
     """``write(data)`` writes all of ``data`` as pyserial's does (honouring the port's
     ``write_timeout``), from a view for POSIX serial ports and ptys; other ports (sockets,
-    URL handlers) are written with their own ``write``."""
+    URL handlers) are written with their own ``write``. :meth:`close` before the port."""
 
     def __init__(self, port: Any) -> None:
         self.port = port
         posix = getattr(serial, "serialposix", None)  # absent on Windows
         self._fd: int | None = port.fd if posix and isinstance(port, posix.Serial) else None
+        #: the device opened again without O_NONBLOCK (None: not yet; -1: cannot be)
+        self._blocking_fd: int | None = None
 
     def write(self, data: bytes | memoryview) -> None:
         fd = self._fd
         if fd is None or not self.port.is_open:
             self.port.write(data)
             return
-        limit = self.port.write_timeout
-        deadline = None if limit is None else time.monotonic() + limit
         view = memoryview(data).cast("B")
+        limit = self.port.write_timeout
+        if limit is None:
+            blocking = self._blocking()
+            if blocking >= 0:
+                while view:  # a signal can end a blocking write early
+                    view = view[os.write(blocking, view) :]
+                return
+        deadline = None if limit is None else time.monotonic() + limit
         while view:
             try:
                 view = view[os.write(fd, view) :]
@@ -107,6 +136,22 @@ class PortWriter:
             if wait is not None and wait <= 0:
                 raise serial.SerialTimeoutException("Write timeout")
             select.select([], [fd], [], wait)
+
+    def _blocking(self) -> int:
+        """The blocking descriptor, opened on first use; -1 where the device cannot be
+        opened twice (an exclusive port, a path that is gone): the port's own fd is used."""
+        if self._blocking_fd is None:
+            try:
+                self._blocking_fd = os.open(self.port.port, os.O_WRONLY | os.O_NOCTTY)
+            except (OSError, TypeError, ValueError):
+                self._blocking_fd = -1
+        return self._blocking_fd
+
+    def close(self) -> None:
+        """Closes the blocking descriptor (idempotent); the port is the caller's."""
+        fd, self._blocking_fd = self._blocking_fd, -1
+        if fd is not None and fd >= 0:
+            os.close(fd)
 
 
 def close_port(port: Any) -> None:

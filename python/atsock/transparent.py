@@ -35,6 +35,8 @@ GUARD_MARGIN = 1.5
 #: What a rebooting module prints (its banner ends in a line ``ready``): seen in the
 #: stream, it makes an unconfirmed exit probe whether the module is in command mode.
 READY_LINE = b"\nready\r\n"
+#: Longest a reader waits on the port itself before it looks at the stream's state again.
+PULL_WAIT = 0.05
 #: Bound on the ``AT`` probe after an unconfirmed exit (seconds).
 PROBE_TIMEOUT = 1.0
 
@@ -170,7 +172,12 @@ class TransparentStream(io.RawIOBase):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise Timeout(f"no data from the peer within {wait:g} s")
-            self._inbox.wait(remaining)
+            # read the port on this thread (no hand-off from the reader thread); in short
+            # waits, so that a stream ended from another thread is noticed soon
+            if self._inbox.unread or not self._module.pull(
+                PULL_WAIT if remaining is None else min(remaining, PULL_WAIT)
+            ):
+                self._inbox.wait(remaining)
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -179,9 +186,15 @@ class TransparentStream(io.RawIOBase):
         return len(data)
 
     def close(self) -> None:
-        """Leaves transparent mode (``+++`` with guard times); idempotent."""
+        """Leaves transparent mode (``+++`` with guard times); idempotent. Raises ATError
+        if the port closed or failed under the stream (there is no module to leave)."""
         try:
             if not self.closed and self._entered and not self._eof:
+                if self._broken:
+                    self._eof = True
+                    self._module.transparent_sink = None
+                    self._module.transparent_end = None
+                    raise ATError("the module's port closed or failed during transparent mode")
                 self._exit()
         finally:
             super().close()

@@ -1,0 +1,115 @@
+"""Who reads the port during transparent mode: the thread reading the stream reads it
+itself (no hand-off from the reader thread), the reader thread takes over as soon as
+nobody reads the stream, and every byte arrives once and in order across the switches.
+A port that goes away under a waiting read ends it with an error, and a stream closed
+from another thread wakes a read blocked on the port.
+
+Every test runs over a real pty and over the emulator's TCP URL.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+import atsock
+from atsock import SocketType
+from atsock.emulator import Emulator
+from atsock.transparent import PULL_WAIT
+from driver_fixtures import *  # noqa: F403  (the fixtures)
+from peers import TcpCollector, TcpEchoServer
+
+
+def wait_until(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_the_reader_thread_takes_over_when_nobody_reads(
+    module: atsock.Module, collector: TcpCollector
+) -> None:
+    module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+    payload = os.urandom(200_000)
+    with module.transparent(timeout=2.0) as stream:
+        collector.send_to_client(payload[:10])
+        assert stream.read(10) == payload[:10]  # this thread pulled the port
+        collector.send_to_client(payload[10:])
+        # nobody reads the stream now: the reader thread moves the bytes to the stream
+        wait_until(lambda: stream.bytes_received == len(payload))
+        received = bytearray(payload[:10])
+        while len(received) < len(payload):
+            received += stream.read(len(payload), timeout=2.0)
+        assert received == payload
+
+
+def test_reads_with_pauses_longer_than_the_lease_lose_nothing(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    """The port changes hands between the stream's reader and the reader thread again
+    and again while the peer echoes a stream: every byte once, in order."""
+    module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
+    payload = os.urandom(1 << 20)
+    with module.transparent(timeout=5.0) as stream:
+        writer = threading.Thread(target=stream.write, args=(payload,))
+        writer.start()
+        received = bytearray()
+        reads = 0
+        while len(received) < len(payload):
+            received += stream.read(len(payload) - len(received))
+            reads += 1
+            if reads % 8 == 0:
+                time.sleep(2 * PULL_WAIT)  # the reader thread takes over meanwhile
+        writer.join(10)
+        assert received == payload
+
+
+def test_a_read_blocked_on_the_port_wakes_when_another_thread_closes_the_stream(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
+    results: list[bytes] = []
+    with module.transparent(timeout=10.0) as stream:
+        reader = threading.Thread(target=lambda: results.append(stream.read(10)))
+        reader.start()
+        time.sleep(0.2)  # the reader waits on the port
+        started = time.monotonic()
+        stream.close()
+        reader.join(5)
+        assert not reader.is_alive()
+        assert results == [b""]
+        assert time.monotonic() - started < 2.0
+    module.at()
+
+
+def test_a_port_that_goes_away_under_a_waiting_read_is_an_error(
+    emu_module: tuple[Emulator, atsock.Module], echo_server: TcpEchoServer
+) -> None:
+    emu, module = emu_module
+    module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
+    failure: list[BaseException] = []
+
+    def read(stream: atsock.TransparentStream) -> None:
+        try:
+            stream.read(10)
+        except BaseException as exc:
+            failure.append(exc)
+
+    # leaving transparent mode needs the port: a clear error, not a hang
+    with pytest.raises(atsock.ATError), module.transparent(timeout=10.0) as stream:
+        stream.write(b"before")
+        assert stream.read(6, timeout=2.0) == b"before"
+        reader = threading.Thread(target=read, args=(stream,))
+        reader.start()
+        time.sleep(0.2)  # the reader waits on the port
+        started = time.monotonic()
+        emu.stop()  # the module's end of the UART closes
+        reader.join(5)
+        assert not reader.is_alive()
+        assert time.monotonic() - started < 3.0
+        assert len(failure) == 1 and isinstance(failure[0], atsock.ATError), failure
+        assert "port" in str(failure[0])
