@@ -293,14 +293,16 @@ class ModuleCore:
     def pull(self, timeout: float) -> bool:
         """Reads the port on the calling thread (a transparent stream's reader), waiting up
         to ``timeout`` seconds; what came is dispatched as the reader thread would. False
-        if the port has no descriptor to wait for (the reader thread does all reading)."""
+        if the port has no descriptor to wait for (the reader thread does all reading).
+
+        It reads before it waits: a stream at full speed almost always has the next
+        chunk there already (one system call per chunk instead of two)."""
         reader = self._reader
         if not reader.waitable or self._dead is not None or self._closing:
             return False
         self._pull_lease = time.monotonic() + timeout + PULL_LEASE
-        if reader.wait(timeout):
-            with self._port_lock:
-                self._read_port(0.0)
+        with self._port_lock:
+            self._read_port(timeout)
         return True
 
     def _read_port(self, timeout: float | None) -> None:
