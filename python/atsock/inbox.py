@@ -1,6 +1,8 @@
-"""Bytes handed from the driver's reader thread to whoever reads a stream, in order.
+"""Bytes handed from the thread that read the port to whoever reads a stream, in order.
 
-A stream at full speed hands over a chunk (a pty gives at most 4 KiB) tens of thousands
+The reader thread fills it while nobody reads the stream; a thread reading the stream
+reads the port itself and takes its own chunks back out (see ``ModuleCore.pull``). A
+stream at full speed hands over a chunk (a pty gives at most 4 KiB) tens of thousands
 of times a second. A ``threading.Condition`` costs a lock allocation per wait and
 several lock round trips per chunk; :class:`Inbox` puts chunks on a
 ``queue.SimpleQueue`` (C, one lock hand-off when a reader waits) and keeps its bound

@@ -122,7 +122,7 @@ class TransparentStream(io.RawIOBase):
         self.reset_suspected = False
         self._tail = b""
 
-    # called by the reader thread
+    # called by whichever thread read the port (the reader thread, or a reader pulling it)
     def _inbound(self, data: bytes) -> None:
         if not self.reset_suspected:
             keep = len(READY_LINE) - 1
