@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
 import threading
 import time
 import tty
@@ -144,3 +145,34 @@ def test_wait_returns_when_the_port_is_readable(pty_port: tuple[int, serial.Seri
     os.write(master, b"x")
     assert reader.wait(1.0)
     assert reader.read(0) == b"x"
+
+
+def test_closing_the_writer_under_a_blocked_write_ends_that_write(
+    pty_port: tuple[int, serial.Serial],
+) -> None:
+    """A write blocked on a full port while the writer is closed must not go on with a
+    descriptor number that something else may open next: it ends with PortNotOpenError."""
+    _, port = pty_port
+    port.write_timeout = None
+    writer = PortWriter(port)
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            writer.write(bytes(1 << 20))  # nobody reads: blocks once the pty is full
+        except BaseException as exc:
+            failure.append(exc)
+
+    previous = signal.signal(signal.SIGUSR1, lambda *_: None)
+    try:
+        thread = threading.Thread(target=write)
+        thread.start()
+        time.sleep(0.2)
+        writer.close()
+        assert thread.ident is not None
+        signal.pthread_kill(thread.ident, signal.SIGUSR1)  # the blocked write returns early
+        thread.join(5)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert not thread.is_alive()
+    assert len(failure) == 1 and isinstance(failure[0], serial.PortNotOpenError), failure

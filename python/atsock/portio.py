@@ -123,6 +123,8 @@ class PortWriter:
             blocking = self._blocking()
             if blocking >= 0:
                 while view:  # a signal can end a blocking write early
+                    if self._blocking_fd != blocking:  # closed meanwhile: its number is free
+                        raise serial.PortNotOpenError()
                     view = view[os.write(blocking, view) :]
                 return
         deadline = None if limit is None else time.monotonic() + limit
