@@ -1,8 +1,8 @@
 """Reading and writing a real pty through portio: whole writes arrive intact and in
 order however the pty splits them, a write to a port nobody drains ends at the port's
-``write_timeout``, without one writes go through a second, blocking descriptor (and
-through the port's own where the device cannot be opened again), and a read returns
-what is there without waiting for more."""
+``write_timeout`` (a Module's write too, as a clear error), without one writes go
+through a second, blocking descriptor (and through the port's own where the device
+cannot be opened again), and a read returns what is there without waiting for more."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 import serial
 
+import atsock
 from atsock.portio import PortReader, PortWriter
 
 
@@ -176,3 +177,18 @@ def test_closing_the_writer_under_a_blocked_write_ends_that_write(
         signal.signal(signal.SIGUSR1, previous)
     assert not thread.is_alive()
     assert len(failure) == 1 and isinstance(failure[0], serial.PortNotOpenError), failure
+
+
+def test_a_module_given_a_write_timeout_ends_a_stalled_write_with_a_clear_error() -> None:
+    """The README's advice for a module that may hold CTS: ``write_timeout`` bounds writes."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        with atsock.Module(os.ttyname(slave), write_timeout=0.3) as module:
+            started = time.monotonic()
+            with pytest.raises(atsock.ATError, match="Write timeout"):
+                module.write(bytes(1 << 20))  # nobody reads the other end
+            assert 0.25 <= time.monotonic() - started < 3.0
+    finally:
+        os.close(slave)
+        os.close(master)

@@ -76,7 +76,10 @@ class Module(ModuleCore):
     Options: ``timeout`` (default for every command, overridable per call),
     ``guard_time`` (the module's ``+++`` guard time), ``exit_delay`` (quiet the firmware
     wants after leaving transparent mode), ``link_rate`` (bytes/s, for a pty in front
-    of a paced emulator), and any pyserial option.
+    of a paced emulator), and any pyserial option. Writes wait for room in the port as
+    pyserial's do: up to ``write_timeout`` seconds, or, with none (the default), as long
+    as the port takes — a UART without flow control always drains; with ``rtscts=True``
+    pass a ``write_timeout`` so that a module holding CTS cannot stall a write forever.
     """
 
     def __enter__(self) -> Module:
