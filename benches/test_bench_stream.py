@@ -38,7 +38,8 @@ from e2e_harness import (
 
 SIZE = 64 * MIB
 SMALL_SIZE = 256 * 1024
-ROUNDS = 3
+#: rounds per run: the table takes the median, and the load of this machine drifts
+ROUNDS = 5
 TARGET_RATIO = 0.7
 GROUP = "e2e transparent echo 64 MiB"
 
@@ -52,7 +53,7 @@ def _measure(
     echo: Callable[[int], object],
     label: str | None = None,
 ) -> None:
-    """Times ``echo(size)``: 64 MiB, 3 rounds; 256 KiB once when benchmarks are disabled.
+    """Times ``echo(size)``: 64 MiB, ROUNDS rounds; 256 KiB once when benchmarks are disabled.
     ``label`` names a reference run's row in the table."""
     small = disabled(benchmark)
     size = SMALL_SIZE if small else SIZE
