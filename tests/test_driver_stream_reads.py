@@ -1,8 +1,9 @@
 """Who reads the port during transparent mode: the thread reading the stream reads it
 itself (no hand-off from the reader thread), the reader thread takes over as soon as
 nobody reads the stream, and every byte arrives once and in order across the switches.
-A port that goes away under a waiting read ends it with an error, and a stream closed
-from another thread wakes a read blocked on the port.
+A port that goes away under a waiting read ends it with an error, a stream closed
+from another thread wakes a read blocked on the port, and neither leaving transparent
+mode nor closing the module waits for the napping reader thread.
 
 Every test runs over a real pty and over the emulator's TCP URL.
 """
@@ -20,6 +21,7 @@ from atsock import SocketType
 from atsock.emulator import Emulator
 from atsock.transparent import PULL_WAIT
 from driver_fixtures import *  # noqa: F403  (the fixtures)
+from driver_fixtures import ModuleFactory
 from peers import TcpCollector, TcpEchoServer
 
 
@@ -113,3 +115,23 @@ def test_a_port_that_goes_away_under_a_waiting_read_is_an_error(
         assert time.monotonic() - started < 3.0
         assert len(failure) == 1 and isinstance(failure[0], atsock.ATError), failure
         assert "port" in str(failure[0])
+
+
+def test_leaving_and_closing_do_not_wait_out_the_reader_threads_nap(
+    make_module: ModuleFactory, echo_server: TcpEchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a lease far longer than the exit, a reader thread still napping would show."""
+    monkeypatch.setattr(atsock.driver, "PULL_LEASE", 5.0)
+    _, module = make_module()
+    module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
+    with module.transparent(timeout=2.0) as stream:
+        stream.write(b"x")
+        assert stream.read(1) == b"x"  # this thread pulled: the reader thread naps
+        started = time.monotonic()
+    assert time.monotonic() - started < 2.0  # the exit's OK came through the reader thread
+    with module.transparent(timeout=2.0) as stream:
+        stream.write(b"y")
+        assert stream.read(1) == b"y"
+    started = time.monotonic()
+    module.close()
+    assert time.monotonic() - started < 2.0

@@ -143,6 +143,8 @@ class ModuleCore:
         self._port_lock = threading.Lock()
         #: until then (monotonic) a stream reader pulls the port: the reader thread naps
         self._pull_lease = 0.0
+        #: set to end the reader thread's nap at once (the stream ends, the module closes)
+        self._lease_end = threading.Event()
         self._write_lock = threading.Lock()
         self._cmd_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -202,6 +204,7 @@ class ModuleCore:
         if self._closing:
             return
         self._closing = True
+        self._lease_end.set()
         self._thread.join(2.0)
         if self._callback_queue is not None:
             self._callback_queue.put(ModuleRestarted())  # wakes the dispatcher; it sees _closing
@@ -283,7 +286,7 @@ class ModuleCore:
         while not self._closing and self._dead is None:
             nap = self._pull_lease - time.monotonic()
             if nap > 0:
-                time.sleep(nap)
+                self._lease_end.wait(nap)
                 continue
             if reader.waitable and not reader.wait(reader.poll):
                 continue
@@ -300,10 +303,18 @@ class ModuleCore:
         reader = self._reader
         if not reader.waitable or self._dead is not None or self._closing:
             return False
+        if self._lease_end.is_set():
+            self._lease_end.clear()
         self._pull_lease = time.monotonic() + timeout + PULL_LEASE
         with self._port_lock:
             self._read_port(timeout)
+        self._pull_lease = time.monotonic() + PULL_LEASE
         return True
+
+    def end_pull(self) -> None:
+        """The stream's readers are done with the port: the reader thread reads it now."""
+        self._pull_lease = 0.0
+        self._lease_end.set()
 
     def _read_port(self, timeout: float | None) -> None:
         """One read of the port (with ``_port_lock`` held), fed to the framer and dispatched."""

@@ -76,13 +76,13 @@ class PortReader:
 
     def read(self, timeout: float | None = None) -> bytes:
         """What the port has now, or within ``timeout`` (default ``poll``) seconds."""
-        wait = self.poll if timeout is None else timeout
+        limit = self.poll if timeout is None else timeout
         if self._sock is not None or self._fd is not None:
             # a port that is streaming has data more often than not: read first (with
             # pyserial's VMIN=0 a tty with nothing to read returns 0, not EAGAIN)
             n = self._read_now()
             if not n:
-                if not self.wait(wait):
+                if not self.wait(limit):
                     return b""
                 n = self._read_now()
                 if n is None:
@@ -95,8 +95,8 @@ class PortReader:
                     )
             return bytes(self._view[:n])
         old = self.port.timeout
-        if old != wait:
-            self.port.timeout = wait
+        if old != limit:
+            self.port.timeout = limit
         return bytes(self.port.read(self.port.in_waiting or 1))
 
 

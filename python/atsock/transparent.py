@@ -204,6 +204,7 @@ class TransparentStream(io.RawIOBase):
         guard = module.guard_time
         self._exiting = True
         self._ended()
+        module.end_pull()  # the exit's OK must not wait for a reader thread's nap
         budget = guard * 2 * GUARD_MARGIN + (self._timeout or module.timeout)
         try:
             # the module counts silence from the last byte it received, not from our write
