@@ -122,6 +122,29 @@ class TransparentStream(io.RawIOBase):
         self.reset_suspected = False
         self._tail = b""
 
+    # ---- entering (see the session functions at the end of this file) -------------------
+
+    def _attach(self) -> None:
+        """Routes the module's stream data here and arms the framer, before the command
+        whose reply the first data may share a read with."""
+        module = self._module
+        module.transparent_sink = self._inbound
+        module.transparent_end = self._port_gone
+        module.framer_arm_transparent()
+
+    def _detach(self) -> None:
+        """Entering failed: the module is not streaming, its output is lines again."""
+        module = self._module
+        module.transparent_sink = None
+        module.transparent_end = None
+        module.framer_leave_passthrough()
+
+    def _begin(self) -> None:
+        """The module streams: the driver sends no commands until the stream is closed."""
+        self._module.transparent_active = True
+        self._entered = True
+        self._writer.touch()  # the module's guard counts silence from its entry
+
     # called by whichever thread read the port (the reader thread, or a reader pulling it)
     def _inbound(self, data: bytes) -> None:
         if not self.reset_suspected:
@@ -191,9 +214,7 @@ class TransparentStream(io.RawIOBase):
         try:
             if not self.closed and self._entered and not self._eof:
                 if self._broken:
-                    self._eof = True
-                    self._module.transparent_sink = None
-                    self._module.transparent_end = None
+                    self._release()
                     raise ATError("the module's port closed or failed during transparent mode")
                 self._exit()
         finally:
@@ -216,12 +237,8 @@ class TransparentStream(io.RawIOBase):
             module.write(b"+++")
             module.drain()
             exited = module.transparent_exited.wait(budget)
-        finally:  # whatever happened, the driver is no longer streaming
-            module.transparent_sink = None
-            module.transparent_end = None
-            module.transparent_active = False
-            self._eof = True
-            self._ended()
+        finally:
+            self._release()
         if not exited:
             module.framer_leave_passthrough()
             if self.reset_suspected and self._in_command_mode():
@@ -236,6 +253,15 @@ class TransparentStream(io.RawIOBase):
                 "(no \\r\\nOK\\r\\n after +++)"
             )
         module.mark_transparent_exit()
+
+    def _release(self) -> None:
+        """Whatever happened, the driver is no longer streaming: the module is let go."""
+        module = self._module
+        module.transparent_sink = None
+        module.transparent_end = None
+        module.transparent_active = False
+        self._eof = True
+        self._ended()
 
     def _in_command_mode(self) -> bool:
         """Probes with ``AT``: any final reply (``OK``, or ``ERROR`` for the ``+++`` the
@@ -258,22 +284,15 @@ def transparent_session(
     stream = TransparentStream(module, timeout)
     line = b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
     module.transparent_exited.clear()
-    module.transparent_sink = stream._inbound
-    module.transparent_end = stream._port_gone
-    module.framer_arm_transparent()
+    stream._attach()
     try:
         module.execute(line, until_prompt=True, timeout=timeout)
-    except CommandError as exc:
-        module.transparent_sink = None
-        module.framer_leave_passthrough()
-        raise TransparentError(f"the module refused transparent mode: {exc}") from exc
-    except BaseException:
-        module.transparent_sink = None
-        module.framer_leave_passthrough()
+    except BaseException as exc:
+        stream._detach()
+        if isinstance(exc, CommandError):
+            raise TransparentError(f"the module refused transparent mode: {exc}") from exc
         raise
-    module.transparent_active = True
-    stream._entered = True
-    stream._writer.touch()  # the module's guard counts silence from its entry
+    stream._begin()
     try:
         yield stream
     finally:
@@ -294,10 +313,8 @@ def auto_transparent_session(
     budget = module.timeout if timeout is None else timeout
     stream = TransparentStream(module, timeout)
     module.boot_prompt.clear()
-    module.transparent_sink = stream._inbound
-    module.transparent_end = stream._port_gone
     module.auto_transparent_boot = True
-    module.framer_arm_transparent()  # the boot's '>' may come in the same read as 'ready'
+    stream._attach()  # the boot's '>' may come in the same read as 'ready'
     try:
         module.reset(timeout=budget)
         if not module.boot_prompt.wait(budget):
@@ -306,15 +323,12 @@ def auto_transparent_session(
                 f"and enter transparent mode within {budget:g} s"
             )
     except BaseException:
-        module.transparent_sink = None
-        module.framer_leave_passthrough()
+        stream._detach()
         raise
     finally:
         module.auto_transparent_boot = False
     module.transparent_exited.clear()  # 'ready' set it; the exit waits for the real OK
-    module.transparent_active = True
-    stream._entered = True
-    stream._writer.touch()
+    stream._begin()
     try:
         yield stream
     finally:
