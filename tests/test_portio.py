@@ -2,10 +2,12 @@
 order however the pty splits them, a write to a port nobody drains ends at the port's
 ``write_timeout`` (a Module's write too, as a clear error), without one writes go
 through a second, blocking descriptor (and through the port's own where the device
-cannot be opened again), and a read returns what is there without waiting for more."""
+cannot be opened again), and a read returns what is there without waiting for more,
+all of it in one burst."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -18,7 +20,7 @@ import pytest
 import serial
 
 import atsock
-from atsock.portio import PortReader, PortWriter
+from atsock.portio import PortReader, PortWriter, read_burst
 
 
 @pytest.fixture
@@ -68,6 +70,48 @@ def test_a_read_returns_what_is_there_now(pty_port: tuple[int, serial.Serial]) -
     assert reader.read() == b""
     os.write(master, b"partial")
     assert reader.read() == b"partial"
+
+
+def test_a_read_takes_everything_there_in_one_burst(pty_port: tuple[int, serial.Serial]) -> None:
+    master, port = pty_port
+    os.set_blocking(master, False)
+    burst = os.urandom(64 * 1024)
+    written = 0
+    with contextlib.suppress(BlockingIOError):
+        while True:  # as much as the pty holds (its line discipline's 4 KiB, and more)
+            written += os.write(master, burst[written:])
+    assert written > 2 * 4096
+    assert PortReader(port).read() == burst[:written]
+
+
+def test_read_burst_stops_when_nothing_more_is_there_or_the_buffer_is_full() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        os.set_blocking(read_end, False)
+        view = memoryview(bytearray(8))
+        view[:2] = b"ab"
+        os.write(write_end, b"cde")
+        assert read_burst(read_end, view, 2) == 5  # then EAGAIN
+        os.write(write_end, b"fghijk")
+        assert read_burst(read_end, view, 5) == 8  # full: the rest waits in the pipe
+        assert bytes(view) == b"abcdefgh"
+        assert os.read(read_end, 10) == b"ijk"
+        os.close(write_end)
+        assert read_burst(read_end, view, 3) == 3  # end of file
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            with contextlib.suppress(OSError):
+                os.close(write_end)
+
+
+def test_read_burst_keeps_what_it_read_when_the_descriptor_fails() -> None:
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    os.close(read_end)
+    view = memoryview(bytearray(b"kept....."))
+    assert read_burst(read_end, view, 4) == 4  # EBADF: the next read reports it
+    assert bytes(view[:4]) == b"kept"
 
 
 def descriptors_of(path: str) -> int:
