@@ -5,7 +5,8 @@ One Python loop that moves both directions of a full-speed stream, one 4 KiB pty
 at a time, between select() calls, was the ceiling of end-to-end transparent
 throughput. While the module streams to a TCP peer (no TLS, no UDP datagram rules)
 unpaced and with no fault pending, a :class:`TransparentPump` owns the UART and that
-socket instead: one thread reads the UART, runs the ``+++`` guard and the packetizer
+socket instead: one thread reads the UART in bursts (all it has at once, up to 64 KiB:
+see :func:`~atsock.portio.read_burst`), runs the ``+++`` guard and the packetizer
 and sends to the peer; the other receives from the peer and writes the UART. Each
 waits in ``poll`` only when its descriptor is not ready, together with a wake-up pipe.
 
@@ -27,8 +28,9 @@ import time
 from collections.abc import Callable
 
 from atsock._core import Guard, Packetizer
+from atsock.portio import read_burst
 
-#: Most bytes one read from the UART or the peer returns (a pty gives at most 4 KiB).
+#: Most bytes one burst from the UART or one receive from the peer brings.
 READ_SIZE = 65536
 
 
@@ -142,13 +144,14 @@ class TransparentPump:
         readable = self._poller(self._fd, select.POLLIN)
         writable = self._poller(self._sock.fileno(), select.POLLOUT)
         guard, fd = self._guard, self._fd
+        buffer = memoryview(bytearray(READ_SIZE))
         if self.unsent:
             pending, self.unsent = self.unsent, b""
             if not self._send(memoryview(pending), writable):
                 return
         while not self._stopping:
             try:
-                data = os.read(fd, READ_SIZE)
+                size = os.readv(fd, [buffer])
             except BlockingIOError:
                 readable.poll(self._timeout_ms())
                 if not self._settle_by_time(writable):
@@ -158,12 +161,13 @@ class TransparentPump:
                 self.uart_failed = True
                 self._end()
                 return
-            if not data:
+            if not size:
                 self.uart_failed = True
                 self._end()
                 return
+            size = read_burst(fd, buffer, size)
             now_ns = time.monotonic_ns()
-            escaped, forward = guard.feed(data, now_ns)
+            escaped, forward = guard.feed(buffer[:size], now_ns)  # (a copy: buffer is reused)
             if escaped:
                 self._escape(forward)
                 return
