@@ -237,7 +237,7 @@ def _pump_read(fd: int, size: int) -> None:
         got += len(os.read(fd, READ_CHUNK))
 
 
-# --- the path's ceiling: the same processes and sockets, no atsock code -----------------------
+# --- the bare relay: the same processes and sockets, no atsock code -------------------------
 
 _RELAY_SCRIPT = """
 import os, socket, sys, threading
@@ -257,8 +257,9 @@ while data := sock.recv(65536):
 
 @contextlib.contextmanager
 def bare_relay(peer: tuple[str, int]) -> Iterator[int]:
-    """A pty whose master end a minimal relay process (two blocking threads, no guard,
-    no packets, no AT) connects to ``peer`` over TCP; yields the raw slave descriptor."""
+    """A pty whose master end a minimal relay process (two blocking threads, one send
+    per pty read, no guard, no packets, no AT) connects to ``peer`` over TCP; yields
+    the raw slave descriptor."""
     master, slave = os.openpty()
     tty.setraw(slave)
     proc = subprocess.Popen(
@@ -300,7 +301,7 @@ def raw_transparent(url: str, peer: tuple[str, int]) -> Iterator[int]:
 
 def raw_echo(fd: int, size: int, chunk: int = WRITE_CHUNK) -> None:
     """``size`` bytes written to ``fd`` on one thread while their echo is read on
-    another, with plain blocking os.write/os.read (the host end of the ceiling run)."""
+    another, with plain blocking os.write/os.read (the host end of the reference runs)."""
     _pump_concurrently([(fd, fd)], size, chunk)
 
 
