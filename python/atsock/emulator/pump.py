@@ -167,7 +167,8 @@ class TransparentPump:
                 return
             size = read_burst(fd, buffer, size)
             now_ns = time.monotonic_ns()
-            escaped, forward = guard.feed(buffer[:size], now_ns)  # (a copy: buffer is reused)
+            # one copy (the buffer is reused); the guard passes a bytes object on uncopied
+            escaped, forward = guard.feed(bytes(buffer[:size]), now_ns)
             if escaped:
                 self._escape(forward)
                 return
