@@ -11,6 +11,7 @@ pub mod error;
 pub mod guard;
 pub mod packetizer;
 pub mod params;
+pub mod pattern_watch;
 pub mod response_framer;
 
 #[cfg(feature = "python")]

@@ -1,4 +1,5 @@
-"""Guard, packetizer and command framer through the bindings, with an injected clock."""
+"""Guard, packetizer, command framer and pattern watch through the bindings, with an
+injected clock where time matters."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atsock import CommandFramer, FramingError, Guard, Packetizer
+from atsock import CommandFramer, FramingError, Guard, Packetizer, PatternWatch
 
 MS = 1_000_000
 
@@ -67,3 +68,33 @@ def test_command_framer_overlong_line_raises_then_resyncs() -> None:
     with pytest.raises(FramingError, match="longer than 256"):
         cf.next_event()
     assert cf.next_event() == ("line", b"AT")
+
+
+READY = b"\nready\r\n"
+
+
+def test_pattern_watch_finds_a_line_split_across_chunks_of_any_type() -> None:
+    watch = PatternWatch(READY)
+    assert watch.pattern == READY
+    assert not watch.feed(b"boot\r")  # the tail kept between chunks is used from here on
+    assert not watch.feed(bytearray(b"\nrea"))
+    assert watch.feed(memoryview(b"dy\r\nstream"))
+    assert not watch.feed(b"ready\r\n")
+    watch.feed(b"\nready")
+    watch.reset()
+    assert not watch.feed(b"\r\n")
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=10))
+def test_pattern_watch_agrees_with_a_search_of_the_whole_stream(
+    noise: bytes, cuts: list[int]
+) -> None:
+    data = noise[: len(noise) // 2] + READY + noise[len(noise) // 2 :]
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    watch = PatternWatch(READY)
+    hits = [end for start, end in zip(points, points[1:]) if watch.feed(data[start:end])]
+    ends = {i + len(READY) for i in range(len(data)) if data.startswith(READY, i)}
+    expected = [
+        end for start, end in zip(points, points[1:]) if any(start < e <= end for e in ends)
+    ]
+    assert hits == expected

@@ -18,6 +18,7 @@ __all__ = [
     "FramingError",
     "Guard",
     "Packetizer",
+    "PatternWatch",
     "ResponseFramer",
     "__version__",
     "build_profile",
@@ -148,6 +149,16 @@ class CommandFramer:
     def raw_remaining(self) -> int: ...
     @property
     def buffered(self) -> int: ...
+
+@final
+class PatternWatch:
+    """Watches a stream for a fixed byte pattern, which may be split across chunks."""
+
+    def __new__(cls, pattern: Buffer) -> PatternWatch: ...
+    def feed(self, data: Buffer) -> bool: ...
+    def reset(self) -> None: ...
+    @property
+    def pattern(self) -> bytes: ...
 
 @overload
 def parse_params(data: str) -> list[str]: ...

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from atsock._core import PatternWatch
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
 from atsock.inbox import Inbox
 from atsock.types import UdpServerMode
@@ -120,7 +121,7 @@ class TransparentStream(io.RawIOBase):
         #: the stream carried a ``ready`` line: maybe the module rebooted (it cannot say
         #: so in transparent mode: its banner is just bytes of the stream)
         self.reset_suspected = False
-        self._tail = b""
+        self._ready_watch = PatternWatch(READY_LINE)
 
     # ---- entering (see the session functions at the end of this file) -------------------
 
@@ -147,11 +148,8 @@ class TransparentStream(io.RawIOBase):
 
     # called by whichever thread read the port (the reader thread, or a reader pulling it)
     def _inbound(self, data: bytes) -> None:
-        if not self.reset_suspected:
-            keep = len(READY_LINE) - 1
-            if READY_LINE in data or READY_LINE in self._tail + data[:keep]:
-                self.reset_suspected = True
-            self._tail = data[-keep:] if len(data) >= keep else (self._tail + data)[-keep:]
+        if not self.reset_suspected and self._ready_watch.feed(data):
+            self.reset_suspected = True
         self.bytes_received += len(data)
         # backpressure: while the reader is behind, the module (and the peer) wait for us
         self._inbox.put(data, lambda: self._exiting or self._eof)

@@ -93,6 +93,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<streams::Guard>()?;
     m.add_class::<streams::Packetizer>()?;
     m.add_class::<streams::CommandFramer>()?;
+    m.add_class::<streams::PatternWatch>()?;
     m.add_function(wrap_pyfunction!(params::parse_params, m)?)?;
     m.add_function(wrap_pyfunction!(params::format_params, m)?)?;
     m.add_function(wrap_pyfunction!(params::format_param, m)?)?;

@@ -1,4 +1,5 @@
-//! Python classes of the byte-stream machines: `Guard`, `Packetizer`, `CommandFramer`.
+//! Python classes of the byte-stream machines: `Guard`, `Packetizer`, `CommandFramer`,
+//! `PatternWatch`.
 //!
 //! Time is always an argument (`now_ns`, e.g. `time.monotonic_ns()`); nothing here reads
 //! a clock. Where the input passes through untouched, the caller's own `bytes` object
@@ -11,6 +12,7 @@ use super::{framing_error, with_bytes};
 use crate::command_framer::{self as cf, CommandEvent};
 use crate::guard::{self as g, GuardPoll};
 use crate::packetizer as pk;
+use crate::pattern_watch as pw;
 
 /// `release` held `+` bytes, then the input when `forward`: the bytes to pass on now.
 fn guard_output<'py>(
@@ -222,5 +224,38 @@ impl CommandFramer {
     #[getter]
     fn buffered(&self) -> usize {
         self.inner.buffered()
+    }
+}
+
+/// Watches a stream for a fixed byte pattern, which may be split across chunks.
+#[pyclass(module = "atsock._core")]
+pub struct PatternWatch {
+    // Boxed: memchr's AVX2 searcher wants 32-byte alignment, and a Python object's
+    // memory is only 16-byte aligned.
+    inner: Box<pw::PatternWatch>,
+}
+
+#[pymethods]
+impl PatternWatch {
+    #[new]
+    fn new(pattern: &Bound<'_, PyAny>) -> PyResult<Self> {
+        with_bytes(pattern, |p| PatternWatch {
+            inner: Box::new(pw::PatternWatch::new(p)),
+        })
+    }
+
+    /// Adds the next chunk: True if a match of the pattern ends in it.
+    fn feed(&mut self, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+        with_bytes(data, |d| self.inner.feed(d))
+    }
+
+    /// Forgets the bytes kept from earlier chunks (the stream starts over).
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    #[getter]
+    fn pattern<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.pattern())
     }
 }
