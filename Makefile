@@ -53,7 +53,7 @@ soak: build
 # stable toolchain take the sanitizer flags). FUZZ_SECONDS per target; the summary of
 # runs per target lands in target/fuzz-summary.txt.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := response_framer command_framer params guard
+FUZZ_TARGETS := response_framer command_framer params guard pattern_watch
 
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
