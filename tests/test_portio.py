@@ -84,6 +84,22 @@ def test_a_read_takes_everything_there_in_one_burst(pty_port: tuple[int, serial.
     assert PortReader(port).read() == burst[:written]
 
 
+def test_after_a_read_that_took_everything_the_next_one_waits_first(
+    pty_port: tuple[int, serial.Serial], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    master, port = pty_port
+    reader = PortReader(port)
+    os.write(master, b"first")
+    assert reader.read() == b"first"
+    calls: list[str] = []
+    for name in ("wait", "_read_now"):
+        real = getattr(reader, name)
+        monkeypatch.setattr(reader, name, lambda *a, _n=name, _f=real: calls.append(_n) or _f(*a))
+    os.write(master, b"second")
+    assert reader.read() == b"second"
+    assert calls == ["wait", "_read_now"]  # no read that could only find the port empty
+
+
 def test_read_burst_stops_when_nothing_more_is_there_or_the_buffer_is_full() -> None:
     read_end, write_end = os.pipe()
     try:

@@ -68,6 +68,8 @@ class PortReader:
         self._view = memoryview(self._buffer)
         self._sock: socket.socket | None = getattr(port, "_socket", None)
         self._fd: Any = None
+        #: the last read took all there was (it stopped short of a full buffer)
+        self._drained = False
         if self._sock is None:
             try:
                 self._fd = port.fileno()
@@ -102,8 +104,10 @@ class PortReader:
         limit = self.poll if timeout is None else timeout
         if self._sock is not None or self._fd is not None:
             # a port that is streaming has data more often than not: read first (with
-            # pyserial's VMIN=0 a tty with nothing to read returns 0, not EAGAIN)
-            n = self._read_now()
+            # pyserial's VMIN=0 a tty with nothing to read returns 0, not EAGAIN), unless
+            # the last read left it empty: a module sending in bursts with gaps (a paced
+            # line, a USB adapter's latency timer) is then waited for first, one read less
+            n = None if self._drained else self._read_now()
             if not n:
                 if not self.wait(limit):
                     return b""
@@ -118,6 +122,7 @@ class PortReader:
                     )
             if self._fd is not None:  # (a socket hands out all it has in one recv)
                 n = read_burst(self._fd, self._view, n)
+            self._drained = n < CHUNK
             return bytes(self._view[:n])
         old = self.port.timeout
         if old != limit:
