@@ -44,7 +44,7 @@ PULL_LEASE = 0.05
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
 #: With a known link rate, how far ahead of the line (seconds) writes may run.
-LINE_QUEUE = 0.02
+LINE_QUEUE = 0.05
 #: Received active-mode data kept per ConID for socket objects before dropping.
 RX_BUFFER_MAX = 1 << 20
 #: Largest ConID the driver keeps bookkeeping for (real firmware uses a handful): URCs
