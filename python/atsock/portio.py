@@ -33,14 +33,19 @@ from typing import Any
 import serial
 
 CHUNK = 65536
+#: A first read shorter than this is a reply or an event, not a stream: no burst.
+BURST_MIN = 1024
 
 
-def read_burst(fd: int, view: memoryview, size: int) -> int:
+def read_burst(fd: int, view: memoryview, size: int, min_first: int = BURST_MIN) -> int:
     """Reads on into ``view[size:]`` while ``fd`` has more at once; returns the new size.
 
-    It stops when the descriptor has nothing now (0, or EAGAIN), when ``view`` is full,
-    and quietly on any other error: the bytes already read are delivered first, and
-    the next read reports the failure."""
+    A first read of fewer than ``min_first`` bytes is returned as it is: one more read
+    would only delay a command's reply. It stops when the descriptor has nothing now
+    (0, or EAGAIN), when ``view`` is full, and quietly on any other error: the bytes
+    already read are delivered first, and the next read reports the failure."""
+    if size < min_first:
+        return size
     while size < len(view):
         try:
             more = os.readv(fd, [view[size:]])
