@@ -57,11 +57,6 @@ impl PatternWatch {
         }
         found
     }
-
-    /// Forgets the bytes kept from earlier chunks (the stream starts over).
-    pub fn reset(&mut self) {
-        self.tail.clear();
-    }
 }
 
 #[cfg(test)]
@@ -103,14 +98,6 @@ mod tests {
             .filter(|&i| w.feed(&stream[i..=i]))
             .collect();
         assert_eq!(hits, vec![6 + READY.len() - 1]);
-    }
-
-    #[test]
-    fn reset_forgets_the_tail() {
-        let mut w = PatternWatch::new(READY);
-        assert!(!w.feed(b"\nrea"));
-        w.reset();
-        assert!(!w.feed(b"dy\r\n"));
     }
 
     #[test]

@@ -249,11 +249,6 @@ impl PatternWatch {
         with_bytes(data, |d| self.inner.feed(d))
     }
 
-    /// Forgets the bytes kept from earlier chunks (the stream starts over).
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-
     #[getter]
     fn pattern<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.inner.pattern())
