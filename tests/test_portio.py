@@ -20,6 +20,7 @@ import pytest
 import serial
 
 import atsock
+from atsock.emulator import Emulator
 from atsock.portio import PortReader, PortWriter, read_burst
 
 
@@ -98,6 +99,28 @@ def test_after_a_read_that_took_everything_the_next_one_waits_first(
     os.write(master, b"second")
     assert reader.read() == b"second"
     assert calls == ["wait", "_read_now"]  # no read that could only find the port empty
+
+
+def test_a_port_whose_descriptor_blocks_is_read_through_the_port() -> None:
+    """pyserial's VTIMESerial clears O_NONBLOCK: a read of its descriptor after the data
+    would wait for the next byte, with the data in hand. The port reads it instead."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.serialposix.VTIMESerial(os.ttyname(slave), timeout=None)
+    os.close(slave)
+    try:
+        reader = PortReader(port)
+        os.write(master, b"x" * 2000)  # enough for a burst
+        started = time.monotonic()
+        got = b""
+        while len(got) < 2000 and time.monotonic() - started < 3:
+            got += reader.read(timeout=0.2)
+        assert got == b"x" * 2000
+        assert reader.read(timeout=0.2) == b""  # and nothing more: it does not hang
+        assert time.monotonic() - started < 3
+    finally:
+        port.close()
+        os.close(master)
 
 
 def test_read_burst_stops_when_nothing_more_is_there_or_the_buffer_is_full() -> None:
@@ -266,3 +289,15 @@ def test_a_module_given_a_write_timeout_ends_a_stalled_write_with_a_clear_error(
     finally:
         os.close(slave)
         os.close(master)
+
+
+def test_a_module_on_a_port_whose_descriptor_blocks_answers_and_does_not_spin() -> None:
+    with (
+        Emulator(transport="pty", echo=False) as emu,
+        atsock.Module(serial.serialposix.VTIMESerial(emu.url, timeout=0)) as module,
+    ):
+        module.at()
+        cpu = time.process_time()
+        time.sleep(0.5)  # the reader thread waits for the port, it does not poll it
+        assert time.process_time() - cpu < 0.1
+        assert module.version()

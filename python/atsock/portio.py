@@ -35,6 +35,8 @@ import serial
 CHUNK = 65536
 #: A first read shorter than this is a reply or an event, not a stream: no burst.
 BURST_MIN = 1024
+#: Shortest wait asked of a port read through pyserial (no descriptor to select on).
+PORT_MIN_WAIT = 0.1
 
 
 def read_burst(fd: int, view: memoryview, size: int, min_first: int = BURST_MIN) -> int:
@@ -77,8 +79,11 @@ class PortReader:
         self._drained = False
         if self._sock is None:
             try:
-                self._fd = port.fileno()
-            except (AttributeError, OSError, ValueError):
+                fd = port.fileno()
+                # a descriptor that blocks (pyserial's VTIMESerial) is left to the port:
+                # reading it on after the data could wait for the next byte
+                self._fd = fd if not os.get_blocking(fd) else None
+            except (AttributeError, OSError, ValueError, TypeError):
                 self._fd = None
 
     @property
@@ -129,8 +134,9 @@ class PortReader:
                 n = read_burst(self._fd, self._view, n)
             self._drained = n < CHUNK
             return bytes(self._view[:n])
-        old = self.port.timeout
-        if old != limit:
+        # (VTIMESerial counts its timeout in whole tenths of a second: less never waits)
+        limit = max(limit, PORT_MIN_WAIT)
+        if self.port.timeout != limit:
             self.port.timeout = limit
         return bytes(self.port.read(self.port.in_waiting or 1))
 
