@@ -125,23 +125,22 @@ def test_a_port_whose_descriptor_blocks_is_read_through_the_port() -> None:
 
 def test_read_burst_stops_when_nothing_more_is_there_or_the_buffer_is_full() -> None:
     read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    view = memoryview(bytearray(8))
+    view[:2] = b"ab"
     try:
-        os.set_blocking(read_end, False)
-        view = memoryview(bytearray(8))
-        view[:2] = b"ab"
         os.write(write_end, b"cde")
         assert read_burst(read_end, view, 2, min_first=0) == 5  # then EAGAIN
         os.write(write_end, b"fghijk")
         assert read_burst(read_end, view, 5, min_first=0) == 8  # full: the rest waits
         assert bytes(view) == b"abcdefgh"
         assert os.read(read_end, 10) == b"ijk"
+    finally:
         os.close(write_end)
+    try:
         assert read_burst(read_end, view, 3, min_first=0) == 3  # end of file
     finally:
         os.close(read_end)
-        if write_end >= 0:
-            with contextlib.suppress(OSError):
-                os.close(write_end)
 
 
 def test_a_short_first_read_is_no_burst() -> None:
