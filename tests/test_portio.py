@@ -99,6 +99,10 @@ def test_after_a_read_that_took_everything_the_next_one_waits_first(
     os.write(master, b"second")
     assert reader.read() == b"second"
     assert calls == ["wait", "_read_now"]  # no read that could only find the port empty
+    calls.clear()
+    os.write(master, b"third")
+    assert reader.read(timeout=0) == b"third"  # a caller that waited already (reader thread)
+    assert calls == ["_read_now"]
 
 
 def test_a_port_whose_descriptor_blocks_is_read_through_the_port() -> None:

@@ -117,7 +117,8 @@ class PortReader:
             # pyserial's VMIN=0 a tty with nothing to read returns 0, not EAGAIN), unless
             # the last read left it empty: a module sending in bursts with gaps (a paced
             # line, a USB adapter's latency timer) is then waited for first, one read less
-            n = None if self._drained else self._read_now()
+            # (a caller that waited already passes no timeout: it reads at once)
+            n = None if self._drained and limit > 0 else self._read_now()
             if not n:
                 if not self.wait(limit):
                     return b""
