@@ -165,8 +165,8 @@ class TransparentPump:
                 self.uart_failed = True
                 self._end()
                 return
+            now_ns = time.monotonic_ns()  # when the first bytes came (the guard's clock)
             size = read_burst(fd, buffer, size)
-            now_ns = time.monotonic_ns()
             # one copy (the buffer is reused); the guard passes a bytes object on uncopied
             escaped, forward = guard.feed(bytes(buffer[:size]), now_ns)
             if escaped:
