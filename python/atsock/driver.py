@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 PULL_LEASE = 0.05
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
-#: With a known link rate, how far ahead of the line (seconds) writes may run.
+#: With a known link rate, how far ahead of the line (seconds) writes may run; writes
+#: go out in steps of this much data, so a ``write_timeout`` must allow about twice it.
 LINE_QUEUE = 0.05
 #: Received active-mode data kept per ConID for socket objects before dropping.
 RX_BUFFER_MAX = 1 << 20
