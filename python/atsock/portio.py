@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 import serial
+from serial.urlhandler import protocol_socket
 
 CHUNK = 65536
 #: A first read shorter than this is a reply or an event, not a stream: no burst.
@@ -73,7 +74,7 @@ class PortReader:
         # bytes object and shrinking it fragments the heap a little on every read
         self._buffer = bytearray(CHUNK)
         self._view = memoryview(self._buffer)
-        self._sock: socket.socket | None = getattr(port, "_socket", None)
+        self._sock = plain_socket(port)
         self._fd: Any = None
         #: the last read took all there was (it stopped short of a full buffer)
         self._drained = False
@@ -198,11 +199,21 @@ class PortWriter:
             os.close(fd)
 
 
+def plain_socket(port: Any) -> socket.socket | None:
+    """The TCP socket of a ``socket://`` port, whose bytes are the port's bytes; None for
+    any other port (an ``rfc2217://`` port's socket carries telnet, which pyserial's own
+    thread reads and decodes)."""
+    sock = getattr(port, "_socket", None)
+    if isinstance(port, protocol_socket.Serial) and isinstance(sock, socket.socket):
+        return sock
+    return None
+
+
 def close_port(port: Any) -> None:
     """Closes a pyserial port; a ``socket://`` one at once (pyserial's own close() sleeps
     0.3 s "for quick reconnects")."""
-    sock = getattr(port, "_socket", None)
-    if isinstance(sock, socket.socket):
+    sock = plain_socket(port)
+    if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
