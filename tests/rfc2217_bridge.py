@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import socket
 import threading
-from types import TracebackType
-from typing import Self
 
 import serial
 from serial.rfc2217 import PortManager
+
+from peers import Closing
 
 #: Bound on each wait of the bridge's threads (stopping takes at most about this).
 POLL = 0.05
@@ -61,7 +61,7 @@ class _ThreeWire(serial.Serial):
         return False
 
 
-class Rfc2217Bridge:
+class Rfc2217Bridge(Closing):
     """Serves the pty at ``path`` as ``rfc2217://127.0.0.1:<port>``."""
 
     def __init__(self, path: str) -> None:
@@ -72,17 +72,6 @@ class Rfc2217Bridge:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="rfc2217-bridge", daemon=True)
         self._thread.start()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._stop.set()
