@@ -49,6 +49,26 @@ def test_the_reader_thread_takes_over_when_nobody_reads(
         assert received == payload
 
 
+def test_reads_smaller_than_a_burst_return_the_rest_in_order(
+    module: atsock.Module, collector: TcpCollector
+) -> None:
+    """A read pulls whole bursts from the port; asked for less, it keeps the rest for the
+    next reads, ahead of what comes later."""
+    module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+    payload = os.urandom(300_000)
+    with module.transparent(timeout=2.0) as stream:
+        collector.send_to_client(payload[:100_000])
+        received = bytearray()
+        while len(received) < len(payload):
+            piece = stream.read(777)
+            assert 0 < len(piece) <= 777
+            received += piece
+            if len(received) == 7 * 777:
+                collector.send_to_client(payload[100_000:])
+        assert received == payload
+        assert stream.bytes_received == len(payload)
+
+
 def test_reads_with_pauses_longer_than_the_lease_lose_nothing(
     module: atsock.Module, echo_server: TcpEchoServer
 ) -> None:

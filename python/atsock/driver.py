@@ -35,7 +35,7 @@ from atsock.types import (
     SocketSeed,
     SocketType,
 )
-from atsock.wiretrace import trace
+from atsock.wiretrace import trace, wire
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,10 @@ class ModuleCore:
         self._owed = 0
         #: a late payload went out and that send's final reply is still to come
         self._late_written = False
-        #: set by the transparent stream while it owns the port
-        self.transparent_sink: Callable[[bytes], None] | None = None
+        #: set by the transparent stream while it owns the port: takes each chunk of
+        #: stream data, and whether the thread that read it is the stream's reader (see
+        #: :meth:`pull`); False if that thread is to hand the chunk over itself
+        self.transparent_sink: Callable[[bytes, bool], bool] | None = None
         self.transparent_exited = threading.Event()
         #: a reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)
         self.auto_transparent_boot = False
@@ -294,43 +296,48 @@ class ModuleCore:
             with self._port_lock:
                 self._read_port(timeout)
 
-    def pull(self, timeout: float) -> bool:
+    def pull(self, timeout: float) -> bytes | None:
         """Reads the port on the calling thread (a transparent stream's reader), waiting up
-        to ``timeout`` seconds; what came is dispatched as the reader thread would. False
-        if the port has no descriptor to wait for (the reader thread does all reading).
+        to ``timeout`` seconds; what came is dispatched as the reader thread would, except
+        the stream data the sink gives back (it had nothing queued before it): that is
+        returned (b"" if none). None if the port has no descriptor to wait for (the reader
+        thread does all reading).
 
         It reads before it waits: a stream at full speed almost always has the next
         chunk there already (one system call per chunk instead of two)."""
-        reader = self._reader
-        if not reader.waitable or self._dead is not None or self._closing:
-            return False
+        if not self._reader.waitable or self._dead is not None or self._closing:
+            return None
         if self._lease_end.is_set():
             self._lease_end.clear()
         self._pull_lease = time.monotonic() + timeout + PULL_LEASE
         with self._port_lock:
-            self._read_port(timeout)
+            data = self._read_port(timeout, pulling=True)
         self._pull_lease = time.monotonic() + PULL_LEASE
-        return True
+        return data
 
     def end_pull(self) -> None:
         """The stream's readers are done with the port: the reader thread reads it now."""
         self._pull_lease = 0.0
         self._lease_end.set()
 
-    def _read_port(self, timeout: float | None) -> None:
-        """One read of the port (with ``_port_lock`` held), fed to the framer and dispatched."""
+    def _read_port(self, timeout: float | None, pulling: bool = False) -> bytes:
+        """One read of the port (with ``_port_lock`` held), fed to the framer and dispatched;
+        returns the stream data a pulling stream reader hands over itself (see :meth:`pull`).
+        A stream runs this once per burst: the stream data is handled here, not in
+        :meth:`_dispatch`, with as few Python calls as it can."""
         if self._closing or self._dead is not None:
-            return
+            return b""
         try:
             data = self._reader.read(timeout)
         except (OSError, serial.SerialException, ValueError, TypeError) as exc:
             if not self._closing:
                 self._port_failed(exc)
-            return
+            return b""
         if not data:
-            return
+            return b""
         self._last_rx = time.monotonic()
-        trace("RX", data, secret=self._secret_rx or self._secret_late)
+        if wire.isEnabledFor(logging.DEBUG):  # (trace() asks too: one call less per burst)
+            trace("RX", data, secret=self._secret_rx or self._secret_late)
         with self._framer_lock:
             try:
                 frames = self._framer.feed(data)
@@ -339,11 +346,21 @@ class ModuleCore:
                 self._framing_error(exc)
         if self._secret_late and any(f.kind in ("ok", "error", "ready") for f in frames):
             self._secret_late = False  # the late reply is over
+        kept: list[bytes] = []
         for frame in frames:
             try:
-                self._dispatch(frame)
+                if frame.kind != "data":
+                    self._dispatch(frame)
+                    continue
+                sink = self.transparent_sink
+                payload = frame.payload
+                if sink is not None and payload and not sink(payload, pulling):
+                    kept.append(payload)
             except Exception:
                 log.exception("dispatching %r failed", frame)
+        if not kept:
+            return b""
+        return kept[0] if len(kept) == 1 else b"".join(kept)
 
     def _port_failed(self, exc: BaseException) -> None:
         if self._dead is not None:
@@ -365,11 +382,6 @@ class ModuleCore:
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.kind
-        if kind == "data":
-            sink = self.transparent_sink
-            if sink is not None and frame.payload:
-                sink(frame.payload)
-            return
         if kind == "exit":
             self.transparent_exited.set()
             return

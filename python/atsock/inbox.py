@@ -28,25 +28,39 @@ class Inbox:
         self.limit = limit
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._head = b""  # the unread rest of a chunk a reader took part of
-        self._unread = 0
+        #: bytes queued and not yet taken (read it, do not set it)
+        self.unread = 0
         self._count_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        #: set while there is room; ``_full`` mirrors its opposite under ``_count_lock``
+        #: (a plain attribute: no Python-level Event call per chunk)
         self._room = threading.Event()
         self._room.set()
-
-    @property
-    def unread(self) -> int:
-        return self._unread
+        self._full = False
 
     def put(self, data: bytes, give_up: Callable[[], bool]) -> None:
         """Queues ``data``, then waits while the inbox is full, until ``give_up()``."""
         with self._count_lock:
-            self._unread += len(data)
-            if self._unread >= self.limit:
+            self.unread += len(data)
+            full = self.unread >= self.limit
+            if full and not self._full:
+                self._full = True
                 self._room.clear()
         self._queue.put(data)
-        while not self._room.is_set() and not give_up():
-            self._room.wait(0.1)
+        if full:
+            while not self._room.is_set() and not give_up():
+                self._room.wait(0.1)
+
+    def put_back(self, data: bytes) -> None:
+        """Puts ``data`` in front of all that is queued: the rest of a chunk a reader got
+        past the inbox (see ``TransparentStream.read``) and could not return whole."""
+        with self._read_lock:
+            self._head = data + self._head
+            with self._count_lock:
+                self.unread += len(data)
+                if not self._full and self.unread >= self.limit:
+                    self._full = True
+                    self._room.clear()
 
     def wake(self) -> None:
         """Wakes a reader blocked in :meth:`wait` (something else changed)."""
@@ -55,18 +69,19 @@ class Inbox:
     def take(self, limit: int | None) -> bytes:
         """Up to ``limit`` bytes (all if None) of what is queued now; b"" if nothing."""
         if not self._head and self._queue.empty():
-            return b""  # the common case of a reader that keeps up: no lock, no exception
+            return b""  # the common case of a reader that keeps up: no lock
         with self._read_lock:
             parts: list[bytes] = []
             taken = 0
+            # only readers take chunks out, and they hold _read_lock: a queue that is not
+            # empty here still is at get_nowait (no queue.Empty raised and caught per take)
             while limit is None or taken < limit:
                 if self._head:
                     chunk, self._head = self._head, b""
+                elif self._queue.empty():
+                    break
                 else:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
+                    item = self._queue.get_nowait()
                     if item is None:
                         continue
                     chunk = item
@@ -78,8 +93,9 @@ class Inbox:
         if not taken:
             return b""
         with self._count_lock:
-            self._unread -= taken
-            if self._unread < self.limit and not self._room.is_set():
+            self.unread -= taken
+            if self._full and self.unread < self.limit:
+                self._full = False
                 self._room.set()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 

@@ -86,11 +86,8 @@ class PortReader:
                 self._fd = fd if not os.get_blocking(fd) else None
             except (AttributeError, OSError, ValueError, TypeError):
                 self._fd = None
-
-    @property
-    def waitable(self) -> bool:
-        """The port has a descriptor: :meth:`wait` really waits for it."""
-        return self._sock is not None or self._fd is not None
+        #: the port has a descriptor: :meth:`wait` really waits for it
+        self.waitable = self._sock is not None or self._fd is not None
 
     def _read_now(self) -> int | None:
         """Bytes read into the buffer without waiting (0: none, or end of file); None if

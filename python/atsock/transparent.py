@@ -146,13 +146,21 @@ class TransparentStream(io.RawIOBase):
         self._entered = True
         self._writer.touch()  # the module's guard counts silence from its entry
 
-    # called by whichever thread read the port (the reader thread, or a reader pulling it)
-    def _inbound(self, data: bytes) -> None:
+    # called by whichever thread read the port, with the port lock held
+    def _inbound(self, data: bytes, pulled: bool) -> bool:
+        """Takes stream data in; False if the stream reader that pulled it is to return it
+        itself (nothing read earlier is queued: no hand-off through the inbox)."""
         if not self.reset_suspected and self._ready_watch.feed(data):
             self.reset_suspected = True
         self.bytes_received += len(data)
+        if pulled and not self._inbox.unread:
+            return False
         # backpressure: while the reader is behind, the module (and the peer) wait for us
-        self._inbox.put(data, lambda: self._exiting or self._eof)
+        self._inbox.put(data, self._gave_up)
+        return True
+
+    def _gave_up(self) -> bool:
+        return self._exiting or self._eof
 
     def _port_gone(self) -> None:
         self._broken = True
@@ -193,12 +201,21 @@ class TransparentStream(io.RawIOBase):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise Timeout(f"no data from the peer within {wait:g} s")
+            if self._inbox.unread:
+                self._inbox.wait(remaining)
+                continue
             # read the port on this thread (no hand-off from the reader thread); in short
             # waits, so that a stream ended from another thread is noticed soon
-            if self._inbox.unread or not self._module.pull(
+            pulled = self._module.pull(
                 PULL_WAIT if remaining is None else min(remaining, PULL_WAIT)
-            ):
+            )
+            if pulled is None:
                 self._inbox.wait(remaining)
+            elif pulled:
+                if limit is not None and len(pulled) > limit:
+                    self._inbox.put_back(pulled[limit:])
+                    return pulled[:limit]
+                return pulled
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
