@@ -21,7 +21,8 @@ what its rounds mean:
 Any benchmark may add ``rows``: measures that are values rather than ratios (memory
 growth, CPU share, fairness), each ``{"measure", "value", "unit", "op", "limit"}``
 with ``op`` one of "<", "<=", ">=" or None (no target). The table shows them as
-value against target.
+value against target; a row with a ``reference`` (the same measure of a reference run
+in the same session, named by ``reference_label``) also shows it and the ratio.
 """
 
 from __future__ import annotations
@@ -148,7 +149,12 @@ def _value_row(spec: dict[str, Any]) -> list[str]:
         target = f"{op} {_fmt_value(limit, unit)}"
         ok = {"<": value < limit, "<=": value <= limit, ">=": value >= limit}[op]
         met = _met(ok)
-    return [spec["measure"], _fmt_value(value, unit), "-", "-", target, met]
+    reference = spec.get("reference")
+    if reference is None:
+        return [spec["measure"], _fmt_value(value, unit), "-", "-", target, met]
+    label = f"{_fmt_value(reference, unit)} {spec.get('reference_label', '')}".rstrip()
+    ratio = f"{value / reference:.2f}x" if reference else "-"
+    return [spec["measure"], _fmt_value(value, unit), label, ratio, target, met]
 
 
 def _rows(group: str, impls: dict[str, Any], groups: dict[str, dict[str, Any]]) -> list[list[str]]:

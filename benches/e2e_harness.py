@@ -57,10 +57,26 @@ def disabled(benchmark: BenchmarkFixture) -> bool:
 
 
 def value_row(
-    measure: str, value: float, unit: str, op: str | None = None, limit: float | None = None
+    measure: str,
+    value: float,
+    unit: str,
+    op: str | None = None,
+    limit: float | None = None,
+    *,
+    reference: float | None = None,
+    reference_label: str = "",
 ) -> dict[str, object]:
-    """A table row that is a value against a target, not a ratio (see conftest.py)."""
-    return {"measure": measure, "value": value, "unit": unit, "op": op, "limit": limit}
+    """A table row that is a value against a target, not a ratio (see conftest.py); a
+    ``reference`` (the same measure of another run in this one) is shown beside it."""
+    return {
+        "measure": measure,
+        "value": value,
+        "unit": unit,
+        "op": op,
+        "limit": limit,
+        "reference": reference,
+        "reference_label": reference_label,
+    }
 
 
 def pedantic(benchmark: BenchmarkFixture, target: Callable[[], object], rounds: int) -> None:
