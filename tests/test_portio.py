@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import select
 import signal
 import threading
 import time
@@ -93,9 +94,9 @@ def test_after_a_read_that_took_everything_the_next_one_waits_first(
     os.write(master, b"first")
     assert reader.read() == b"first"
     calls: list[str] = []
-    for name in ("wait", "_read_now"):
-        real = getattr(reader, name)
-        monkeypatch.setattr(reader, name, lambda *a, _n=name, _f=real: calls.append(_n) or _f(*a))
+    real_select, real_read = select.select, reader._read_now
+    monkeypatch.setattr(select, "select", lambda *a: calls.append("wait") or real_select(*a))
+    monkeypatch.setattr(reader, "_read_now", lambda: calls.append("_read_now") or real_read())
     os.write(master, b"second")
     assert reader.read() == b"second"
     assert calls == ["wait", "_read_now"]  # no read that could only find the port empty

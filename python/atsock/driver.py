@@ -289,7 +289,8 @@ class ModuleCore:
         while not self._closing and self._dead is None:
             nap = self._pull_lease - time.monotonic()
             if nap > 0:
-                self._lease_end.wait(nap)
+                if self._lease_end.wait(nap):
+                    self._lease_end.clear()  # (set again by the next end_pull or close)
                 continue
             if reader.waitable and not reader.wait(reader.poll):
                 continue
@@ -307,8 +308,6 @@ class ModuleCore:
         chunk there already (one system call per chunk instead of two)."""
         if not self._reader.waitable or self._dead is not None or self._closing:
             return None
-        if self._lease_end.is_set():
-            self._lease_end.clear()
         self._pull_lease = time.monotonic() + timeout + PULL_LEASE
         with self._port_lock:
             data = self._read_port(timeout, pulling=True)

@@ -86,8 +86,10 @@ class PortReader:
                 self._fd = fd if not os.get_blocking(fd) else None
             except (AttributeError, OSError, ValueError, TypeError):
                 self._fd = None
+        #: what :meth:`wait` selects on: the socket, or else the descriptor
+        self._select_on: Any = self._sock if self._sock is not None else self._fd
         #: the port has a descriptor: :meth:`wait` really waits for it
-        self.waitable = self._sock is not None or self._fd is not None
+        self.waitable = self._select_on is not None
 
     def _read_now(self) -> int | None:
         """Bytes read into the buffer without waiting (0: none, or end of file); None if
@@ -102,10 +104,9 @@ class PortReader:
     def wait(self, timeout: float) -> bool:
         """Waits up to ``timeout`` seconds for the port to be readable (True); a port
         without a descriptor cannot be waited for and is always "readable"."""
-        waitable = self._sock if self._sock is not None else self._fd
-        if waitable is None:
+        if self._select_on is None:
             return True
-        return bool(select.select([waitable], [], [], timeout)[0])
+        return bool(select.select([self._select_on], [], [], timeout)[0])
 
     def read(self, timeout: float | None = None) -> bytes:
         """What the port has now, or within ``timeout`` (default ``poll``) seconds."""
@@ -118,7 +119,8 @@ class PortReader:
             # (a caller that waited already passes no timeout: it reads at once)
             n = None if self._drained and limit > 0 else self._read_now()
             if not n:
-                if not self.wait(limit):
+                # (wait() inlined: this runs once per burst of a stream)
+                if not select.select([self._select_on], [], [], limit)[0]:
                     return b""
                 n = self._read_now()
                 if n is None:

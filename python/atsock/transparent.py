@@ -191,7 +191,7 @@ class TransparentStream(io.RawIOBase):
         deadline = None if wait is None else time.monotonic() + wait
         limit = None if size is None or size < 0 else size
         while True:
-            data = self._inbox.take(limit)
+            data = self._inbox.take(limit) if self._inbox.unread else b""
             if data or limit == 0:
                 return data
             if self._broken:
