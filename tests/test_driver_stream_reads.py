@@ -52,8 +52,8 @@ def test_the_reader_thread_takes_over_when_nobody_reads(
 def test_reads_smaller_than_a_burst_return_the_rest_in_order(
     module: atsock.Module, collector: TcpCollector
 ) -> None:
-    """A read pulls whole bursts from the port; asked for less, it keeps the rest for the
-    next reads, ahead of what comes later."""
+    """A read pulls whole bursts from the port; a burst larger than the read asked for
+    goes to the inbox, and the next reads take it from there, ahead of what comes later."""
     module.open_socket(SocketType.TCP_CLIENT, *collector.address)
     payload = os.urandom(300_000)
     with module.transparent(timeout=2.0) as stream:

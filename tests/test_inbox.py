@@ -78,32 +78,3 @@ def test_wait_returns_on_data_on_wake_and_on_timeout() -> None:
     threading.Timer(0.05, inbox.wake).start()
     assert inbox.wait(2.0) is True
     assert inbox.take(None) == b""  # a wake-up carries no data
-
-
-@given(st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=20), st.data())
-def test_a_chunk_put_back_comes_out_before_everything_queued(
-    chunks: list[bytes], data: st.DataObject
-) -> None:
-    """A reader that got a chunk past the inbox and returns only part of it puts the rest
-    back: it comes out first, and counts as unread."""
-    first, *queued = chunks
-    cut = data.draw(st.integers(0, len(first) - 1))
-    inbox = Inbox(1 << 20)
-    for chunk in queued:
-        inbox.put(chunk, lambda: False)
-    inbox.put_back(first[cut:])
-    assert inbox.unread == len(b"".join(chunks)) - cut
-    assert inbox.take(None) == b"".join(chunks)[cut:]
-    assert inbox.unread == 0
-
-
-def test_a_put_back_that_fills_the_inbox_holds_the_producer() -> None:
-    inbox = Inbox(limit=10)
-    inbox.put_back(b"0123456789")
-    done = threading.Event()
-    producer = threading.Thread(target=lambda: (inbox.put(b"x", lambda: False), done.set()))
-    producer.start()
-    assert not done.wait(0.2)  # full: the producer waits
-    assert inbox.take(None) == b"0123456789x"
-    assert done.wait(2.0)
-    producer.join(2.0)

@@ -179,9 +179,10 @@ class ModuleCore:
         #: a late payload went out and that send's final reply is still to come
         self._late_written = False
         #: set by the transparent stream while it owns the port: takes each chunk of
-        #: stream data, and whether the thread that read it is the stream's reader (see
-        #: :meth:`pull`); False if that thread is to hand the chunk over itself
-        self.transparent_sink: Callable[[bytes, bool], bool] | None = None
+        #: stream data, and how many bytes the thread that read it may still hand over
+        #: itself (a stream reader's pull; 0 for the reader thread); False if that thread
+        #: is to hand the chunk over itself
+        self.transparent_sink: Callable[[bytes, int], bool] | None = None
         self.transparent_exited = threading.Event()
         #: a reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)
         self.auto_transparent_boot = False
@@ -297,12 +298,12 @@ class ModuleCore:
             with self._port_lock:
                 self._read_port(timeout)
 
-    def pull(self, timeout: float) -> bytes | None:
+    def pull(self, timeout: float, limit: int) -> bytes | None:
         """Reads the port on the calling thread (a transparent stream's reader), waiting up
         to ``timeout`` seconds; what came is dispatched as the reader thread would, except
-        the stream data the sink gives back (it had nothing queued before it): that is
-        returned (b"" if none). None if the port has no descriptor to wait for (the reader
-        thread does all reading).
+        the stream data the sink gives back (at most ``limit`` bytes, and only while it had
+        nothing queued before it): that is returned (b"" if none). None if the port has no
+        descriptor to wait for (the reader thread does all reading).
 
         It reads before it waits: a stream at full speed almost always has the next
         chunk there already (one system call per chunk instead of two)."""
@@ -310,7 +311,7 @@ class ModuleCore:
             return None
         self._pull_lease = time.monotonic() + timeout + PULL_LEASE
         with self._port_lock:
-            data = self._read_port(timeout, pulling=True)
+            data = self._read_port(timeout, limit)
         self._pull_lease = time.monotonic() + PULL_LEASE
         return data
 
@@ -319,9 +320,10 @@ class ModuleCore:
         self._pull_lease = 0.0
         self._lease_end.set()
 
-    def _read_port(self, timeout: float | None, pulling: bool = False) -> bytes:
+    def _read_port(self, timeout: float | None, room: int = 0) -> bytes:
         """One read of the port (with ``_port_lock`` held), fed to the framer and dispatched;
-        returns the stream data a pulling stream reader hands over itself (see :meth:`pull`).
+        returns the stream data (up to ``room`` bytes) a pulling stream reader hands over
+        itself (see :meth:`pull`).
         A stream runs this once per burst: the stream data is handled here, not in
         :meth:`_dispatch`, with as few Python calls as it can."""
         if self._closing or self._dead is not None:
@@ -353,8 +355,9 @@ class ModuleCore:
                     continue
                 sink = self.transparent_sink
                 payload = frame.payload
-                if sink is not None and payload and not sink(payload, pulling):
+                if sink is not None and payload and not sink(payload, room):
                     kept.append(payload)
+                    room -= len(payload)
             except Exception:
                 log.exception("dispatching %r failed", frame)
         if not kept:

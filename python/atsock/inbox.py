@@ -51,17 +51,6 @@ class Inbox:
             while not self._room.is_set() and not give_up():
                 self._room.wait(0.1)
 
-    def put_back(self, data: bytes) -> None:
-        """Puts ``data`` in front of all that is queued: the rest of a chunk a reader got
-        past the inbox (see ``TransparentStream.read``) and could not return whole."""
-        with self._read_lock:
-            self._head = data + self._head
-            with self._count_lock:
-                self.unread += len(data)
-                if not self._full and self.unread >= self.limit:
-                    self._full = True
-                    self._room.clear()
-
     def wake(self) -> None:
         """Wakes a reader blocked in :meth:`wait` (something else changed)."""
         self._queue.put(None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -147,13 +148,14 @@ class TransparentStream(io.RawIOBase):
         self._writer.touch()  # the module's guard counts silence from its entry
 
     # called by whichever thread read the port, with the port lock held
-    def _inbound(self, data: bytes, pulled: bool) -> bool:
+    def _inbound(self, data: bytes, room: int) -> bool:
         """Takes stream data in; False if the stream reader that pulled it is to return it
-        itself (nothing read earlier is queued: no hand-off through the inbox)."""
+        itself: it has ``room`` for all of it, and nothing read earlier is queued (no
+        hand-off through the inbox)."""
         if not self.reset_suspected and self._ready_watch.feed(data):
             self.reset_suspected = True
         self.bytes_received += len(data)
-        if pulled and not self._inbox.unread:
+        if len(data) <= room and not self._inbox.unread:
             return False
         # backpressure: while the reader is behind, the module (and the peer) wait for us
         self._inbox.put(data, self._gave_up)
@@ -207,14 +209,12 @@ class TransparentStream(io.RawIOBase):
             # read the port on this thread (no hand-off from the reader thread); in short
             # waits, so that a stream ended from another thread is noticed soon
             pulled = self._module.pull(
-                PULL_WAIT if remaining is None else min(remaining, PULL_WAIT)
+                PULL_WAIT if remaining is None else min(remaining, PULL_WAIT),
+                sys.maxsize if limit is None else limit,
             )
             if pulled is None:
                 self._inbox.wait(remaining)
             elif pulled:
-                if limit is not None and len(pulled) > limit:
-                    self._inbox.put_back(pulled[limit:])
-                    return pulled[:limit]
                 return pulled
 
     def readinto(self, buffer: Any) -> int:
