@@ -1,9 +1,10 @@
 """Bytes handed from the thread that read the port to whoever reads a stream, in order.
 
 The reader thread fills it while nobody reads the stream; a thread reading the stream
-reads the port itself and takes its own chunks back out (see ``ModuleCore.pull``). A
-stream at full speed hands over a chunk (a pty gives at most 4 KiB) tens of thousands
-of times a second. A ``threading.Condition`` costs a lock allocation per wait and
+reads the port itself and returns what it read directly, queueing here only what does
+not fit its read or would overtake chunks already queued (see ``ModuleCore.pull``). A
+stream at full speed can hand over a chunk (a pty gives at most 4 KiB) tens of
+thousands of times a second. A ``threading.Condition`` costs a lock allocation per wait and
 several lock round trips per chunk; :class:`Inbox` puts chunks on a
 ``queue.SimpleQueue`` (C, one lock hand-off when a reader waits) and keeps its bound
 with a counter and an event that only changes when the inbox crosses its limit.
