@@ -11,6 +11,7 @@ Every test runs over a real pty and over the emulator's TCP URL.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 
@@ -86,6 +87,26 @@ def test_reads_with_pauses_longer_than_the_lease_lose_nothing(
             reads += 1
             if reads % 8 == 0:
                 time.sleep(2 * PULL_WAIT)  # the reader thread takes over meanwhile
+        writer.join(10)
+        assert received == payload
+
+
+def test_reads_of_any_size_with_pauses_get_every_byte_once_in_order(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    """Bursts a read keeps, bursts too large for it (queued), and the reader thread's
+    chunks while the reader pauses, mixed at random: the echo comes back exact."""
+    module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
+    payload = os.urandom(1 << 20)
+    pick = random.Random(1)
+    with module.transparent(timeout=5.0) as stream:
+        writer = threading.Thread(target=stream.write, args=(payload,))
+        writer.start()
+        received = bytearray()
+        while len(received) < len(payload):
+            received += stream.read(pick.choice([1, 100, 777, 5000, 70000, -1]))
+            if pick.random() < 0.05:
+                time.sleep(pick.choice([0.5, 1, 2.5]) * PULL_WAIT)
         writer.join(10)
         assert received == payload
 
