@@ -324,7 +324,8 @@ class ModuleCore:
         """One read of the port (with ``_port_lock`` held), fed to the framer and dispatched;
         returns the stream data (up to ``room`` bytes) a pulling stream reader hands over
         itself (see :meth:`pull`).
-        A stream runs this once per burst: the stream data is handled here, not in
+
+        A stream runs this once per burst: its data is handled here, not in
         :meth:`_dispatch`, with as few Python calls as it can."""
         if self._closing or self._dead is not None:
             return b""
