@@ -35,7 +35,7 @@ from atsock.types import (
     SocketSeed,
     SocketType,
 )
-from atsock.wiretrace import trace, wire
+from atsock.wiretrace import trace
 
 log = logging.getLogger(__name__)
 
@@ -338,8 +338,7 @@ class ModuleCore:
         if not data:
             return b""
         self._last_rx = time.monotonic()
-        if wire.isEnabledFor(logging.DEBUG):  # (trace() asks too: one call less per burst)
-            trace("RX", data, secret=self._secret_rx or self._secret_late)
+        trace("RX", data, secret=self._secret_rx or self._secret_late)
         with self._framer_lock:
             try:
                 frames = self._framer.feed(data)

@@ -33,19 +33,15 @@ class Inbox:
         self.unread = 0
         self._count_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        #: set while there is room; ``_full`` mirrors its opposite under ``_count_lock``
-        #: (a plain attribute: no Python-level Event call per chunk)
         self._room = threading.Event()
         self._room.set()
-        self._full = False
 
     def put(self, data: bytes, give_up: Callable[[], bool]) -> None:
         """Queues ``data``, then waits while the inbox is full, until ``give_up()``."""
         with self._count_lock:
             self.unread += len(data)
             full = self.unread >= self.limit
-            if full and not self._full:
-                self._full = True
+            if full:
                 self._room.clear()
         self._queue.put(data)
         if full:
@@ -84,8 +80,7 @@ class Inbox:
             return b""
         with self._count_lock:
             self.unread -= taken
-            if self._full and self.unread < self.limit:
-                self._full = False
+            if self.unread < self.limit and not self._room.is_set():
                 self._room.set()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 

@@ -119,8 +119,7 @@ class PortReader:
             # (a caller that waited already passes no timeout: it reads at once)
             n = None if self._drained and limit > 0 else self._read_now()
             if not n:
-                # (wait() inlined: this runs once per burst of a stream)
-                if not select.select([self._select_on], [], [], limit)[0]:
+                if not self.wait(limit):
                     return b""
                 n = self._read_now()
                 if n is None:

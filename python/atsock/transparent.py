@@ -193,7 +193,7 @@ class TransparentStream(io.RawIOBase):
         deadline = None if wait is None else time.monotonic() + wait
         limit = None if size is None or size < 0 else size
         while True:
-            data = self._inbox.take(limit) if self._inbox.unread else b""
+            data = self._inbox.take(limit)
             if data or limit == 0:
                 return data
             if self._broken:
