@@ -2,8 +2,8 @@
 order however the pty splits them, a write to a port nobody drains ends at the port's
 ``write_timeout`` (a Module's write too, as a clear error), without one writes go
 through a second, blocking descriptor (and through the port's own where the device
-cannot be opened again), and a read returns what is there without waiting for more,
-all of it in one burst."""
+cannot be opened again), a module told the link rate knows when the line is done, and
+a read returns what is there without waiting for more, all of it in one burst."""
 
 from __future__ import annotations
 
@@ -215,6 +215,78 @@ def test_without_a_write_timeout_writes_go_through_a_blocking_descriptor(
     writer.close()
     writer.close()
     assert descriptors_of(path) == before
+
+
+def test_only_a_write_through_the_blocking_descriptor_waits_in_the_kernel(
+    pty_port: tuple[int, serial.Serial],
+) -> None:
+    _, port = pty_port
+    writer = PortWriter(port)
+    assert not writer.waits_in_kernel()  # a write_timeout: the writer waits in select
+    port.write_timeout = None
+    assert writer.waits_in_kernel()
+    writer.close()
+    assert not writer.waits_in_kernel()
+    loop = serial.serial_for_url("loop://", write_timeout=None)
+    assert not PortWriter(loop).waits_in_kernel()  # no descriptor: the port's own write
+    loop.close()
+
+
+def paced_reader(master: int, size: int, rate: float) -> tuple[threading.Thread, bytearray]:
+    """A thread reading ``size`` bytes from ``master`` at ``rate`` bytes/s (a UART a
+    few KiB of FIFO ahead), into the returned buffer."""
+    received = bytearray()
+
+    def read() -> None:
+        started = time.monotonic()
+        while len(received) < size:
+            budget = int((time.monotonic() - started) * rate) + 4096 - len(received)
+            if budget <= 0:
+                time.sleep(0.005)
+                continue
+            received.extend(os.read(master, min(budget, 65536)))
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, received
+
+
+@pytest.mark.parametrize(("write_timeout", "writes"), [(None, 1), (5.0, 20)])
+def test_a_module_with_a_link_rate_knows_when_the_line_is_done(
+    write_timeout: float | None, writes: int
+) -> None:
+    """With a link rate, a write the kernel waits for goes out in one piece (the writing
+    thread sleeps in the kernel); one that waits in select goes in LINE_QUEUE-sized
+    pieces. Either way ``drain()`` returns once the line has carried the last byte, not
+    before it (a ``+++`` after it keeps its guard time) and not long after."""
+    rate, size = 400_000, 400_000  # one second of line
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        with atsock.Module(
+            os.ttyname(slave), link_rate=rate, write_timeout=write_timeout
+        ) as module:
+            pieces: list[int] = []
+            write_port = module._write_port
+
+            def spy(data: bytes | memoryview) -> None:
+                pieces.append(len(data))
+                write_port(data)
+
+            module._write_port = spy  # type: ignore[method-assign]
+            payload = os.urandom(size)
+            reader, received = paced_reader(master, size, rate)
+            started = time.monotonic()
+            module.write(payload)
+            done = module.drain()
+            reader.join(10)
+            assert bytes(received) == payload
+            assert len(pieces) == writes and sum(pieces) == size
+            assert started + size / rate <= done <= time.monotonic() + 0.01
+            assert done < started + size / rate + 0.5
+    finally:
+        os.close(slave)
+        os.close(master)
 
 
 def test_a_device_that_cannot_be_opened_again_is_written_through_the_port(

@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 PULL_LEASE = 0.05
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
-#: With a known link rate, how far ahead of the line (seconds) writes may run; writes
-#: go out in steps of this much data, so a ``write_timeout`` must allow about twice it.
+#: With a known link rate, how far ahead of the line (seconds) writes may run; with a
+#: ``write_timeout`` they go out in steps of this much data (the timeout must allow about
+#: twice it), without one in a single write the kernel waits for.
 LINE_QUEUE = 0.05
 #: Received active-mode data kept per ConID for socket objects before dropping.
 RX_BUFFER_MAX = 1 << 20
@@ -247,22 +248,32 @@ class ModuleCore:
             if self._prompt_ambiguous:
                 self._owed = max(0, self._owed - len(data))
         with self._write_lock:
-            if not self.link_rate:
+            rate = self.link_rate
+            if not rate or not data:
                 self._write_port(data)
                 return
             # Keep at most LINE_QUEUE seconds of data ahead of the line: the port then
-            # always has room, and the writer wakes ~1/LINE_QUEUE times a second instead
-            # of once per byte-sized gap in the kernel buffer.
-            step = max(1024, int(self.link_rate * LINE_QUEUE))
+            # always has room, and a writer that waits for room itself wakes about
+            # 1/LINE_QUEUE times a second instead of once per gap in the kernel buffer.
+            # Where the kernel waits (the port writer's blocking descriptor) it all goes in
+            # one write: the thread sleeps in the kernel until the last byte is taken.
+            queue = int(rate * LINE_QUEUE)
+            step = len(data) if self._writer.waits_in_kernel() else max(1024, queue)
             view = memoryview(data)
             for start in range(0, len(view), step):
                 piece = view[start : start + step]
-                ahead = self._line_free - time.monotonic() - LINE_QUEUE
+                before = time.monotonic()
+                ahead = self._line_free - before - LINE_QUEUE
                 if ahead > 0:
                     time.sleep(ahead)
+                    before += ahead
                 self._write_port(piece)
-                now = time.monotonic()
-                self._line_free = max(self._line_free, now) + len(piece) / self.link_rate
+                # the line carries the piece from when it is free; a write that waited for
+                # room (or a stalled line) leaves at most LINE_QUEUE's worth in the kernel
+                self._line_free = max(
+                    max(self._line_free, before) + len(piece) / rate,
+                    time.monotonic() + min(len(piece), queue) / rate,
+                )
 
     def _write_port(self, data: bytes | memoryview) -> None:
         try:

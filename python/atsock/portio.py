@@ -153,6 +153,11 @@ class PortWriter:
         #: the device opened again without O_NONBLOCK (None: not yet; -1: cannot be)
         self._blocking_fd: int | None = None
 
+    def waits_in_kernel(self) -> bool:
+        """A write now goes through the blocking descriptor: the kernel waits for room,
+        the writing thread does not wake until all of it is written."""
+        return self._fd is not None and self.port.write_timeout is None and self._blocking() >= 0
+
     def write(self, data: bytes | memoryview) -> None:
         fd = self._fd
         if fd is None or not self.port.is_open:
