@@ -22,7 +22,7 @@ import time
 import tty
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import serial
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -171,13 +171,17 @@ def connected_module(
         yield module, con_id
 
 
-def echo_stream(stream: TransparentStream, size: int, chunk: int = WRITE_CHUNK) -> None:
+def echo_stream(
+    stream: TransparentStream, size: int, chunk: int = WRITE_CHUNK, usage: Usage | None = None
+) -> None:
     """Writes ``size`` bytes of payload (``chunk`` bytes per write, on a thread) while
-    reading the peer's echo of them; returns once all of it came back."""
+    reading the peer's echo of them; returns once all of it came back. With ``usage``,
+    adds the CPU time of the reading and the writing thread to its roles."""
     failure: list[BaseException] = []
     view = memoryview(PAYLOAD)
 
     def writer() -> None:
+        started = time.thread_time()
         try:
             left = size
             while left > 0:
@@ -189,14 +193,20 @@ def echo_stream(stream: TransparentStream, size: int, chunk: int = WRITE_CHUNK) 
                         return
         except BaseException as exc:
             failure.append(exc)
+        finally:
+            if usage is not None:
+                usage.add_role("writer", time.thread_time() - started)
 
     thread = threading.Thread(target=writer, name="bench-writer", daemon=True)
     thread.start()
+    started = time.thread_time()
     received = 0
     try:
         while received < size and not failure:
             received += len(stream.read(READ_CHUNK, timeout=STEP_TIMEOUT))
     finally:
+        if usage is not None:
+            usage.add_role("reader", time.thread_time() - started)
         thread.join(STEP_TIMEOUT)
     if failure:
         raise failure[0]
@@ -219,13 +229,16 @@ def raw_pty_duplex(size: int, chunk: int = WRITE_CHUNK) -> None:
         os.close(slave)
 
 
-def _pump_concurrently(routes: list[tuple[int, int]], size: int, chunk: int) -> None:
+def _pump_concurrently(
+    routes: list[tuple[int, int]], size: int, chunk: int, usage: Usage | None = None
+) -> None:
     """For each (write fd, read fd): ``size`` bytes written to one while as many are read
-    from the other, on a thread each, all at once; returns when every thread finished."""
+    from the other, on a thread each, all at once; returns when every thread finished.
+    With ``usage``, adds the threads' CPU time to its roles "writer" and "reader"."""
     threads = []
     for write_fd, read_fd in routes:
-        threads.append(threading.Thread(target=_pump_write, args=(write_fd, size, chunk)))
-        threads.append(threading.Thread(target=_pump_read, args=(read_fd, size)))
+        threads.append(threading.Thread(target=_pump_write, args=(write_fd, size, chunk, usage)))
+        threads.append(threading.Thread(target=_pump_read, args=(read_fd, size, usage)))
     for thread in threads:
         thread.daemon = True
         thread.start()
@@ -234,7 +247,8 @@ def _pump_concurrently(routes: list[tuple[int, int]], size: int, chunk: int) -> 
     assert not any(t.is_alive() for t in threads), "raw pty pumps did not finish"
 
 
-def _pump_write(fd: int, size: int, chunk: int) -> None:
+def _pump_write(fd: int, size: int, chunk: int, usage: Usage | None = None) -> None:
+    started = time.thread_time()
     view = memoryview(PAYLOAD)
     left = size
     while left > 0:
@@ -244,13 +258,18 @@ def _pump_write(fd: int, size: int, chunk: int) -> None:
             while piece:
                 piece = piece[os.write(fd, piece) :]
             if left <= 0:
-                return
+                break
+    if usage is not None:
+        usage.add_role("writer", time.thread_time() - started)
 
 
-def _pump_read(fd: int, size: int) -> None:
+def _pump_read(fd: int, size: int, usage: Usage | None = None) -> None:
+    started = time.thread_time()
     got = 0
     while got < size:
         got += len(os.read(fd, READ_CHUNK))
+    if usage is not None:
+        usage.add_role("reader", time.thread_time() - started)
 
 
 # --- the bare relay: the same processes and sockets, no atsock code -------------------------
@@ -315,10 +334,10 @@ def raw_transparent(url: str, peer: tuple[str, int]) -> Iterator[int]:
         yield fd
 
 
-def raw_echo(fd: int, size: int, chunk: int = WRITE_CHUNK) -> None:
+def raw_echo(fd: int, size: int, chunk: int = WRITE_CHUNK, usage: Usage | None = None) -> None:
     """``size`` bytes written to ``fd`` on one thread while their echo is read on
     another, with plain blocking os.write/os.read (the host end of the reference runs)."""
-    _pump_concurrently([(fd, fd)], size, chunk)
+    _pump_concurrently([(fd, fd)], size, chunk, usage)
 
 
 # --- process measurements --------------------------------------------------------------------
@@ -335,10 +354,16 @@ def rss_bytes() -> int:
 
 @dataclass
 class Usage:
-    """Wall and CPU seconds (all threads of this process) over a ``with`` block."""
+    """Wall and CPU seconds (all threads of this process) over a ``with`` block, and the
+    CPU seconds of the threads playing a role in it (see :meth:`add_role`)."""
 
     wall: float = 0.0
     cpu: float = 0.0
+    roles: dict[str, float] = field(default_factory=dict)
+
+    def add_role(self, role: str, seconds: float) -> None:
+        """Adds a thread's CPU seconds to ``role`` (one thread per role at a time)."""
+        self.roles[role] = self.roles.get(role, 0.0) + seconds
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[None]:

@@ -11,6 +11,9 @@ emulator, line rate and echo, driven by plain blocking ``os.write``/``os.read`` 
 (no atsock code). Most of the cost is waking up for each burst the paced line delivers
 (every 10 ms), which any reader pays; the reference shows what that costs on this
 machine at this moment — the absolute share moves by 2x with the machine's load.
+Two more rows split the share by thread: the one reading the stream and the one
+writing it, each beside its raw counterpart (the rest of atsock's share is mostly its
+own reader thread, which stands by while the stream's reader reads the port).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def test_paced(benchmark: BenchmarkFixture, baud: int) -> None:
 
         def run() -> None:
             with usage.measure():
-                echo_stream(stream, size)
+                echo_stream(stream, size, usage=usage)
 
         pedantic(benchmark, run, 1)
     share = usage.cpu / usage.wall
@@ -70,7 +73,7 @@ def test_paced(benchmark: BenchmarkFixture, baud: int) -> None:
         raw_transparent(url, peer) as fd,
         raw.measure(),
     ):
-        raw_echo(fd, size)
+        raw_echo(fd, size, usage=raw)
     raw_share = raw.cpu / raw.wall
     cpu_limit = TARGET_CPU_SHARE.get(baud)
     benchmark.extra_info.update(
@@ -97,6 +100,16 @@ def test_paced(benchmark: BenchmarkFixture, baud: int) -> None:
                 cpu_limit,
                 reference=raw_share,
                 reference_label="(raw threads)",
+            ),
+            *(
+                value_row(
+                    f"e2e paced {mbaud} CPU share, {role} thread",
+                    usage.roles[role] / usage.wall,
+                    "%",
+                    reference=raw.roles[role] / raw.wall,
+                    reference_label=f"(raw {role})",
+                )
+                for role in ("reader", "writer")
             ),
         ],
     )
