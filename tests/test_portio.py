@@ -227,6 +227,8 @@ def test_only_a_write_through_the_blocking_descriptor_waits_in_the_kernel(
     assert writer.waits_in_kernel()
     writer.close()
     assert not writer.waits_in_kernel()
+    port.close()
+    assert not PortWriter(port).waits_in_kernel()  # nor a closed port (nothing is opened)
     loop = serial.serial_for_url("loop://", write_timeout=None)
     assert not PortWriter(loop).waits_in_kernel()  # no descriptor: the port's own write
     loop.close()

@@ -156,7 +156,12 @@ class PortWriter:
     def waits_in_kernel(self) -> bool:
         """A write now goes through the blocking descriptor: the kernel waits for room,
         the writing thread does not wake until all of it is written."""
-        return self._fd is not None and self.port.write_timeout is None and self._blocking() >= 0
+        return (
+            self._fd is not None
+            and self.port.is_open
+            and self.port.write_timeout is None
+            and self._blocking() >= 0
+        )
 
     def write(self, data: bytes | memoryview) -> None:
         fd = self._fd
@@ -164,15 +169,14 @@ class PortWriter:
             self.port.write(data)
             return
         view = memoryview(data).cast("B")
-        limit = self.port.write_timeout
-        if limit is None:
+        if self.waits_in_kernel():
             blocking = self._blocking()
-            if blocking >= 0:
-                while view:  # a signal can end a blocking write early
-                    if self._blocking_fd != blocking:  # closed meanwhile: its number is free
-                        raise serial.PortNotOpenError()
-                    view = view[os.write(blocking, view) :]
-                return
+            while view:  # a signal can end a blocking write early
+                if self._blocking_fd != blocking:  # closed meanwhile: its number is free
+                    raise serial.PortNotOpenError()
+                view = view[os.write(blocking, view) :]
+            return
+        limit = self.port.write_timeout
         deadline = None if limit is None else time.monotonic() + limit
         while view:
             try:
