@@ -338,6 +338,56 @@ def test_connect_success_line_gives_the_conid(fake: FakeModule) -> None:
     fake.check()
 
 
+# the peer speaks first (an SMTP or FTP banner): its data may come before the OK of
+# AT+SOCKET, or in the same read just after it
+BANNER_PLACES = {
+    "before OK": (b"connect success ConID=1\r\n", 0.02, b"{urc}", 0.02, b"OK\r\n"),
+    "with OK": (b"connect success ConID=1\r\nOK\r\n{urc}",),
+}
+
+
+def _scripted_banner(place: str, urc: bytes) -> tuple[bytes | float, ...]:
+    return tuple(
+        part.replace(b"{urc}", urc) if isinstance(part, bytes) else part
+        for part in BANNER_PLACES[place]
+    )
+
+
+@pytest.mark.parametrize("place", sorted(BANNER_PLACES))
+def test_data_announced_with_the_connection_is_read(fake: FakeModule, place: str) -> None:
+    urc = b"+EVENT:SocketDown,1,5\r\n"
+    fake.expect(b"AT+SOCKET=4,127.0.0.1,25", *_scripted_banner(place, urc))
+    fake.expect(b"AT+SOCKETREAD=1", b"+SOCKETREAD,1,5,hello\r\nOK\r\n")
+    with open_module(fake.url) as m:
+        sock = m.create_connection(("127.0.0.1", 25), timeout=1.0)
+        assert sock.recv(100) == b"hello"
+    fake.check()
+
+
+@pytest.mark.parametrize("place", sorted(BANNER_PLACES))
+def test_data_delivered_with_the_connection_is_kept(fake: FakeModule, place: str) -> None:
+    urc = b"+EVENT:SocketDown,1,5,hello\r\n"
+    fake.expect(b"AT+SOCKETRECVCFG=1", b"OK\r\n")
+    fake.expect(b"AT+SOCKET=4,127.0.0.1,25", *_scripted_banner(place, urc))
+    with open_module(fake.url) as m:
+        m.set_receive_mode(atsock.ReceiveMode.ACTIVE)
+        sock = m.create_connection(("127.0.0.1", 25), timeout=1.0)
+        assert sock.recv(100) == b"hello"
+    fake.check()
+
+
+def test_a_new_connection_on_a_conid_ends_the_old_one(fake: FakeModule) -> None:
+    fake.expect(b"AT+SOCKET=4,127.0.0.1,25", b"connect success ConID=1\r\nOK\r\n")
+    fake.expect(b"AT+SOCKET=4,127.0.0.1,26", b"connect success ConID=1\r\nOK\r\n")
+    with open_module(fake.url) as m:
+        old = m.create_connection(("127.0.0.1", 25), timeout=1.0)
+        new = m.create_connection(("127.0.0.1", 26), timeout=1.0)
+        with pytest.raises(atsock.SocketClosed, match="new connection"):
+            old.recv(10)
+        assert m.known(new.con_id)
+    fake.check()
+
+
 # ---- one command in flight ----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 import time
 
 import pytest
@@ -54,6 +55,31 @@ def test_create_connection_tcp_round_trip(
         sock.sendall(b"x")
     assert info.value.errno == errno.EBADF
     assert module.sockets() == []
+
+
+@pytest.mark.parametrize("mode", [ReceiveMode.PASSIVE, ReceiveMode.ACTIVE])
+def test_a_peer_that_speaks_first_is_heard(module: atsock.Module, mode: ReceiveMode) -> None:
+    """An SMTP-style banner, sent the moment the emulator's connection is accepted: it
+    races the driver's handling of the AT+SOCKET reply."""
+    banner = b"220 peer ready\r\n"
+    rounds = 5
+    module.set_receive_mode(mode)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(2.0)
+
+        def greet() -> None:
+            for _ in range(rounds):
+                peer, _ = server.accept()
+                with peer:
+                    peer.sendall(banner)
+                    peer.recv(1)  # until the driver closes its side
+
+        greeter = threading.Thread(target=greet, daemon=True)
+        greeter.start()
+        for _ in range(rounds):
+            with module.create_connection(server.getsockname()[:2], timeout=2.0) as sock:
+                assert recv_exactly(sock, len(banner)) == banner
+        greeter.join(2.0)
 
 
 def test_recv_timeout_and_nonblocking(module: atsock.Module, echo_server: TcpEchoServer) -> None:

@@ -100,6 +100,8 @@ class Pending:
     after_busy: bool = False
     #: the command writes a payload (or enters transparent mode) after a ``>`` prompt
     wants_prompt: bool = False
+    #: the command creates a socket: its ``connect success ConID=N`` line renews ConID N
+    opens_socket: bool = False
     failure: BaseException | None = None
 
     @property
@@ -438,6 +440,9 @@ class ModuleCore:
             elif kind == "prompt":
                 pending.prompted = True
             else:
+                if kind == "connect" and frame.id is not None and pending.opens_socket:
+                    # here, in read order: data the peer sends at once may come before OK
+                    self._renew_conn(frame.id)
                 pending.frames.append(frame)
             self._cond.notify_all()
 
@@ -598,7 +603,12 @@ class ModuleCore:
             after_busy = False
             while True:
                 wants_prompt = payload is not None or until_prompt
-                pending = Pending(line, after_busy=after_busy, wants_prompt=wants_prompt)
+                pending = Pending(
+                    line,
+                    after_busy=after_busy,
+                    wants_prompt=wants_prompt,
+                    opens_socket=line.startswith(b"AT+SOCKET="),
+                )
                 with self._cond:
                     self._pending = pending
                     self._secret_rx = secret_reply or secret_line  # the echo repeats it
@@ -739,14 +749,24 @@ class ModuleCore:
         with self._cond:
             return self._conns.setdefault(con_id, Conn(con_id))
 
-    def fresh_conn(self, con_id: int, stype: SocketType) -> None:
-        """A new connection got ``con_id``: nothing of an earlier one on it carries over."""
+    def fresh_conn(self, con_id: int, stype: SocketType, *, announced: bool) -> None:
+        """A new connection got ``con_id``: nothing of an earlier one on it carries over.
+        ``announced``: its ``connect success`` line came, and the reader thread renewed the
+        ConID then (events after it, such as data the peer sent at once, are kept)."""
         with self._cond:
-            old = self._conns.get(con_id)
-            if old is not None and old.gone is None:
-                old.gone = SocketClosed(f"ConID {con_id} now belongs to a new connection")
-            self._conns[con_id] = Conn(con_id, type=stype)
+            if not announced:
+                self._renew_conn(con_id)
+            conn = self._conns.get(con_id)
+            if conn is not None:  # (None: already closed and deleted by the module)
+                conn.type = stype
             self._cond.notify_all()
+
+    def _renew_conn(self, con_id: int) -> None:
+        """A new connection on ``con_id`` (with ``_cond`` held): the old one is gone."""
+        old = self._conns.get(con_id)
+        if old is not None and old.gone is None:
+            old.gone = SocketClosed(f"ConID {con_id} now belongs to a new connection")
+        self._conns[con_id] = Conn(con_id)
 
     def packet_read(self, con_id: int, got: bool) -> None:
         """AT+SOCKETREAD answered: one announced packet fewer, or none left if it was empty."""

@@ -149,9 +149,11 @@ class Module(ModuleCore):
             params += [str(int(keep_alive)), str(int(con_id))]
         reply = self.execute(b"AT+SOCKET=" + format_params(params), timeout=timeout)
         new_id = next((f.id for f in reply.frames if f.kind == "connect"), None)
-        if new_id is None:
-            new_id = con_id or self._find_new_socket(stype)
-        self.fresh_conn(new_id, stype)
+        if new_id is not None:
+            self.fresh_conn(new_id, stype, announced=True)
+            return new_id
+        new_id = con_id or self._find_new_socket(stype)
+        self.fresh_conn(new_id, stype, announced=False)
         return new_id
 
     def _find_new_socket(self, stype: SocketType) -> int:
