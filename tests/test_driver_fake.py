@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import sys
 import threading
 import time
 
@@ -419,4 +420,70 @@ def test_commands_from_many_threads_never_overlap(fake: FakeModule) -> None:
     assert len(fake.lines) == 30
     # the driver never wrote a command before the previous one was answered
     assert all(chunk.count(b"\r\n") <= 1 for _, chunk in fake.chunks)
+    fake.check()
+
+
+def test_a_command_waits_for_another_no_longer_than_its_timeout(fake: FakeModule) -> None:
+    slow = fake.expect(b"AT+GMR", 0.6, b"1.0\r\nOK\r\n")
+    fake.expect(b"AT", b"OK\r\n")
+    with open_module(fake.url) as m:
+        other = threading.Thread(target=m.version)
+        other.start()
+        fake.wait_lines(1)
+        started = time.monotonic()
+        with pytest.raises(atsock.Timeout, match="not sent, another command held"):
+            m.at(timeout=0.15)
+        assert time.monotonic() - started < 0.45
+        other.join(2.0)
+        assert slow.done.is_set()
+        assert fake.lines == [b"AT+GMR"]  # the given-up command never reached the module
+        m.at()  # and the next one is answered as its own
+    fake.check()
+
+
+def test_each_client_goes_to_exactly_one_of_many_accepting_threads(fake: FakeModule) -> None:
+    fake.expect(b"AT+SOCKET=3,8080", b"connect success ConID=1\r\nOK\r\n")
+    rows = b"".join(b"%d,7,1,127.0.0.1,%d,8080,1\r\n" % (i, 5000 + i) for i in (2, 3))
+    fake.auto[b"AT+SOCKET?"] = (b"1,3,1,,-1,8080,-1\r\n" + rows, b"OK\r\n")
+    accepted: list[tuple[int, tuple[str, int]]] = []
+    failures: list[BaseException] = []
+
+    def accept() -> None:
+        try:
+            sock, address = server.accept()
+            accepted.append((sock.con_id, address))
+        except BaseException as exc:
+            failures.append(exc)
+
+    switching = sys.getswitchinterval()
+    with open_module(fake.url) as m:
+        server = m.create_server(8080)
+        server.settimeout(0.5)
+        threads = [threading.Thread(target=accept) for _ in range(6)]
+        sys.setswitchinterval(1e-6)  # threads switch between almost any two bytecodes
+        try:
+            for thread in threads:
+                thread.start()
+            time.sleep(0.05)  # every thread waits for a client
+            fake.send(b"+EVENT:SocketSeed,2,1\r\n+EVENT:SocketSeed,3,1\r\n")
+            for thread in threads:
+                thread.join(3.0)
+        finally:
+            sys.setswitchinterval(switching)
+    assert sorted(accepted) == [(2, ("127.0.0.1", 5002)), (3, ("127.0.0.1", 5003))]
+    assert len(failures) == 4 and all(isinstance(f, atsock.Timeout) for f in failures), failures
+
+
+def test_a_client_whose_accept_failed_goes_to_the_next_accept(fake: FakeModule) -> None:
+    fake.expect(b"AT+SOCKET=3,8080", b"connect success ConID=1\r\nOK\r\n")
+    fake.expect(b"AT+SOCKET?")  # no answer: the address lookup times out
+    fake.expect(b"AT+SOCKET?", b"2,7,1,127.0.0.1,5002,8080,1\r\nOK\r\n")
+    with open_module(fake.url, timeout=0.3) as m:
+        server = m.create_server(8080)
+        server.settimeout(1.0)
+        fake.send(b"+EVENT:SocketSeed,2,1\r\n")
+        with pytest.raises(atsock.Timeout):
+            server.accept()
+        sock, address = server.accept()
+        assert (sock.con_id, address) == (2, ("127.0.0.1", 5002))
     fake.check()

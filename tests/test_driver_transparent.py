@@ -170,6 +170,21 @@ def test_exit_keeps_guard_silences_and_post_exit_delay() -> None:
         assert after[0] - left >= 0  # the command waited, it was not sent early
 
 
+def test_a_command_whose_timeout_ends_in_the_exit_delay_is_not_sent() -> None:
+    with FakeModule() as fake:
+        fake.expect(b"AT+SOCKET?", ROW, b"OK\r\n")
+        fake.expect(b"AT+SOCKETTT", b">", payload=b"+++", after=[b"\r\nOK\r\n"])
+        fake.expect(b"AT", b"OK\r\n")
+        with open_module(fake.url, guard_time=0.02, exit_delay=0.4) as m:
+            with m.transparent():
+                pass
+            with pytest.raises(atsock.Timeout, match="not sent"):
+                m.at(timeout=0.1)
+            assert fake.lines == [b"AT+SOCKET?", b"AT+SOCKETTT"]
+            m.at()
+        fake.check()
+
+
 def test_exit_not_confirmed_is_a_bounded_transparent_error() -> None:
     with FakeModule() as fake:
         fake.expect(b"AT+SOCKET?", ROW, b"OK\r\n")

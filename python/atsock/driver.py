@@ -11,11 +11,12 @@ command methods live in :mod:`atsock.module`; this file is the machinery they ru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,8 +107,12 @@ class Pending:
 
     @property
     def name(self) -> str:
-        text = self.line.decode("ascii", "replace")
-        return text.split("=", 1)[0].rstrip("?")
+        return command_name(self.line)
+
+
+def command_name(line: bytes) -> str:
+    """``AT+SOCKET`` for ``AT+SOCKET=4,host,80`` or ``AT+SOCKET?`` (for messages)."""
+    return line.decode("ascii", "replace").split("=", 1)[0].rstrip("?")
 
 
 class ModuleCore:
@@ -589,7 +594,7 @@ class ModuleCore:
             raise ValueError("a command line cannot contain CR or LF")
         budget = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
-        with self._cmd_lock:
+        with self._command_turn(line, deadline, budget):
             # checked under the lock: a command queued behind AT+SOCKETTT must not go out
             # once the module streams (its line would reach the peer as data)
             if self.transparent_active or (self.auto_transparent_boot and line != b"AT+RST"):
@@ -600,6 +605,8 @@ class ModuleCore:
             self._await_resync(deadline)
             if payload is not None or until_prompt:
                 self._await_late_prompt(deadline, budget)
+            if time.monotonic() >= deadline:  # a reply could not come in time: not sent
+                raise Timeout(f"{command_name(line)}: not sent, its {budget:g} s ran out first")
             after_busy = False
             while True:
                 wants_prompt = payload is not None or until_prompt
@@ -642,6 +649,20 @@ class ModuleCore:
                     after_busy = True
                     continue
                 return self._finish(pending)
+
+    @contextlib.contextmanager
+    def _command_turn(self, line: bytes, deadline: float, budget: float) -> Iterator[None]:
+        """Holds the command lock (one command in flight), waiting for another thread's
+        command no longer than this command's own timeout."""
+        if not self._cmd_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise Timeout(
+                f"{command_name(line)}: not sent, another command held the module for all "
+                f"of its {budget:g} s"
+            )
+        try:
+            yield
+        finally:
+            self._cmd_lock.release()
 
     def _await_late_prompt(self, deadline: float, budget: float) -> None:
         """A command that takes a payload is sent only once no earlier send may still
@@ -821,6 +842,27 @@ class ModuleCore:
                 if remaining is not None and remaining <= 0:
                     raise Timeout(f"ConID {con_id}: nothing within {timeout:g} s")
                 self._cond.wait(remaining if remaining is not None else 1.0)
+
+    def take_seed(self, server_id: int, timeout: float | None, *, expect: Conn) -> int:
+        """Waits for a client of server ``server_id`` and takes its seed's ConID: each seed
+        goes to exactly one caller, however many threads accept at once."""
+        taken: list[int] = []
+
+        def take(conn: Conn) -> bool:  # (called with _cond held)
+            if conn.seeds:
+                taken.append(conn.seeds.popleft())
+            return bool(taken)
+
+        self.wait_conn(server_id, take, timeout, expect=expect)
+        return taken[0]
+
+    def return_seed(self, server_id: int, seed_id: int) -> None:
+        """Puts a taken seed back first in line (its accept failed before returning it)."""
+        with self._cond:
+            conn = self._conns.get(server_id)
+            if conn is not None and conn.gone is None:
+                conn.seeds.appendleft(seed_id)
+                self._cond.notify_all()
 
     def take_buffered(self, con_id: int, limit: int) -> bytes:
         """Up to ``limit`` bytes of data the module already delivered for ``con_id``."""

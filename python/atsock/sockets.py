@@ -183,12 +183,14 @@ class ServerSocket(_ModuleSocket):
 
     def accept(self) -> tuple[Socket, tuple[str, int]]:
         """Waits for a client (a seed); returns its socket and address."""
-        conn = self.module.wait_conn(
-            self.con_id, lambda c: bool(c.seeds), self._timeout, expect=self._conn
-        )
-        seed_id = conn.seeds.popleft()
+        seed_id = self.module.take_seed(self.con_id, self._timeout, expect=self._conn)
+        try:
+            address = self._remote(seed_id)
+        except BaseException:
+            self.module.return_seed(self.con_id, seed_id)  # the client waits for the next accept
+            raise
         kind = SocketType.SSL_SEED if self.type == SocketType.SSL_SERVER else SocketType.TCP_SEED
-        return Socket(self.module, seed_id, kind), self._remote(seed_id)
+        return Socket(self.module, seed_id, kind), address
 
 
 class _SocketIO(io.RawIOBase):
