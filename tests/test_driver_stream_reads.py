@@ -176,3 +176,29 @@ def test_leaving_and_closing_do_not_wait_out_the_reader_threads_nap(
     started = time.monotonic()
     module.close()
     assert time.monotonic() - started < 2.0
+
+
+def test_closing_the_module_while_a_full_stream_waits_for_a_reader(
+    make_module: ModuleFactory, collector: TcpCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody reads: the reader thread fills the stream's inbox and waits for room (holding
+    the module and the peer back). Closing the module must not wait for a reader, and
+    what was received is still read afterwards, in order."""
+    monkeypatch.setattr(atsock.transparent, "INBOUND_MAX", 64 * 1024)
+    _, module = make_module()
+    module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+    payload = os.urandom(200_000)
+    received = bytearray()
+    with pytest.raises(atsock.ATError, match="port closed"):  # noqa: SIM117
+        with module.transparent(timeout=2.0) as stream:
+            collector.send_to_client(payload)
+            wait_until(lambda: stream.bytes_received >= 64 * 1024)
+            started = time.monotonic()
+            module.close()
+            assert time.monotonic() - started < 1.0
+            assert not module._thread.is_alive()
+            with pytest.raises(atsock.ATError, match="port closed"):
+                while True:
+                    received += stream.read(len(payload))
+    assert len(received) >= 64 * 1024
+    assert received == payload[: len(received)]

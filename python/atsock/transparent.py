@@ -162,7 +162,9 @@ class TransparentStream(io.RawIOBase):
         return True
 
     def _gave_up(self) -> bool:
-        return self._exiting or self._eof
+        """Stops waiting for room in the inbox: the stream ends, or the module is closing
+        (the data is queued already; only the wait for a reader ends)."""
+        return self._exiting or self._eof or self._broken or self._module.closed
 
     def _port_gone(self) -> None:
         self._broken = True
