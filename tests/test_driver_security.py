@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 import atsock
 from at_wire import settle
 from atsock import MAX_COMMAND_LINE, CertKind, SocketType, parse_params
+from atsock.driver import ModuleCore, Pending
 from atsock.emulator import Emulator
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import open_module
@@ -298,3 +300,45 @@ def test_no_payload_is_sent_while_a_prompt_is_ambiguous(
     module.reset()  # resynchronises
     cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
     module.send(cid, b"ok")
+
+
+@pytest.fixture
+def prompt_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command's wait for its '>' ends in Timeout just as the '>' is dispatched: the
+    interleaving of a prompt arriving at the deadline, made certain."""
+    real = ModuleCore._wait
+
+    def wait(self: ModuleCore, pending: Pending, *args: Any) -> None:
+        real(self, pending, *args)
+        if pending.prompted and pending.final is None:
+            raise atsock.Timeout(f"{pending.name}: gave up as the prompt came")
+
+    monkeypatch.setattr(ModuleCore, "_wait", wait)
+
+
+@pytest.mark.usefixtures("prompt_at_the_deadline")
+def test_a_prompt_that_comes_as_the_send_gives_up_gets_its_payload() -> None:
+    with FakeModule() as fake:
+        fake.expect(b"AT+SOCKET?", ROW1, b"OK\r\n")
+        fake.expect(b"AT+SOCKETSEND=1,5", b">", payload=5, after=[b"\r\nOK\r\n"])
+        fake.expect(b"AT", b"OK\r\n")
+        with open_module(fake.url) as m:
+            with pytest.raises(atsock.Timeout):
+                m.send(1, b"hello")
+            m.at()  # its own line, not the rest of a payload the module still waited for
+        assert fake.payloads == [b"hello"]
+        fake.check()
+
+
+@pytest.mark.usefixtures("prompt_at_the_deadline")
+def test_a_transparent_prompt_that_comes_as_the_wait_gives_up_streams() -> None:
+    with FakeModule() as fake:
+        fake.expect(b"AT+SOCKET?", ROW1, b"OK\r\n")
+        fake.expect(b"AT+SOCKETTT", b">", payload=b"+++", after=[b"\r\nOK\r\n"])
+        fake.expect(b"AT", b"OK\r\n")
+        with open_module(fake.url, guard_time=0.02) as m:
+            with m.transparent() as stream:
+                stream.write(b"data")
+            m.at()
+        assert fake.payloads == [b"data+++"]
+        fake.check()

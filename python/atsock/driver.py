@@ -454,7 +454,7 @@ class ModuleCore:
     def _write_late_payload(self) -> None:
         """The ``>`` of a command that timed out came after all: the module now takes the
         next bytes as that command's payload, so they must be that payload (called with
-        ``_cond`` held, on the reader thread)."""
+        ``_cond`` held: on the reader thread, or by the send that gave up as it came)."""
         late, self._late_payload = self._late_payload, None
         assert late is not None
         self._owed = 0
@@ -619,6 +619,7 @@ class ModuleCore:
                 with self._cond:
                     self._pending = pending
                     self._secret_rx = secret_reply or secret_line  # the echo repeats it
+                payload_sent = False
                 try:
                     self.write(line + b"\r\n", secret=secret_line)
                     if payload is not None or until_prompt:
@@ -628,13 +629,23 @@ class ModuleCore:
                             return pending
                         if pending.prompted and payload is not None:
                             self.write(payload, secret=secret)
+                            payload_sent = True
                     self._wait(pending, deadline, budget, lambda p: False)
                 except Timeout:
-                    self._timed_out()
-                    if payload is not None and not pending.prompted and not pending.busy:
-                        with self._cond:
+                    with self._cond:
+                        # one decision with the reader thread held off: a '>' dispatched
+                        # until here counted for this command, from here on it is late
+                        self._pending = None
+                        streaming = until_prompt and pending.prompted
+                        if payload is not None and not payload_sent and not pending.busy:
                             self._late_payload = (payload, secret)
                             self._owed = len(payload)
+                            if pending.prompted:  # it came as the wait gave up
+                                self._write_late_payload()
+                    if streaming:  # the module entered transparent mode as the wait gave up
+                        self.transparent_active = True
+                        return pending
+                    self._timed_out()
                     raise
                 finally:
                     with self._cond:
