@@ -342,3 +342,29 @@ def test_a_transparent_prompt_that_comes_as_the_wait_gives_up_streams() -> None:
             m.at()
         assert fake.payloads == [b"data+++"]
         fake.check()
+
+
+def test_a_late_payload_going_out_does_not_hold_up_other_waits() -> None:
+    data = bytes(range(256)) * 48  # 12 KiB: 0.6 s at the link rate below
+    with FakeModule() as fake:
+        # the send's budget is its timeout plus the line time of its payload (0.8 s)
+        fake.expect(b"AT+SOCKETSEND=1,%d" % len(data), 1.0, b">", payload=len(data),
+                    after=[b"\r\nOK\r\n"])  # fmt: skip
+        fake.expect(b"AT", b"OK\r\n")
+        with open_module(fake.url, link_rate=20_000, write_timeout=5.0) as m:
+            sock = atsock.Socket(m, 1, SocketType.TCP_CLIENT)
+            with pytest.raises(atsock.Timeout):
+                m.send(1, data, timeout=0.2)
+            deadline = time.monotonic() + 2.0
+            while len(fake.received) < 3000:  # the late payload is going out
+                assert time.monotonic() < deadline, "the late payload never went out"
+                time.sleep(0.01)
+            sock.settimeout(0.1)
+            started = time.monotonic()
+            with pytest.raises(atsock.Timeout):
+                sock.recv(10)
+            assert time.monotonic() - started < 0.3
+            assert len(fake.received) < len(data)  # (it was still going out)
+            m.at(timeout=3.0)  # written after the payload, answered after its OK
+        assert fake.payloads == [data]
+        fake.check()

@@ -255,32 +255,36 @@ class ModuleCore:
             if self._prompt_ambiguous:
                 self._owed = max(0, self._owed - len(data))
         with self._write_lock:
-            rate = self.link_rate
-            if not rate or not data:
-                self._write_port(data)
-                return
-            # Keep at most LINE_QUEUE seconds of data ahead of the line: the port then
-            # always has room, and a writer that waits for room itself wakes about
-            # 1/LINE_QUEUE times a second instead of once per gap in the kernel buffer.
-            # Where the kernel waits (the port writer's blocking descriptor) it all goes in
-            # one write: the thread sleeps in the kernel until the last byte is taken.
-            queue = int(rate * LINE_QUEUE)
-            step = len(data) if self._writer.waits_in_kernel() else max(1024, queue)
-            view = memoryview(data)
-            for start in range(0, len(view), step):
-                piece = view[start : start + step]
-                before = time.monotonic()
-                ahead = self._line_free - before - LINE_QUEUE
-                if ahead > 0:
-                    time.sleep(ahead)
-                    before += ahead
-                self._write_port(piece)
-                # the line carries the piece from when it is free; a write that waited for
-                # room (or a stalled line) leaves at most LINE_QUEUE's worth in the kernel
-                self._line_free = max(
-                    max(self._line_free, before) + len(piece) / rate,
-                    time.monotonic() + min(len(piece), queue) / rate,
-                )
+            self._write_held(data)
+
+    def _write_held(self, data: bytes) -> None:
+        """Writes ``data`` (with ``_write_lock`` held), paced by ``link_rate`` if set."""
+        rate = self.link_rate
+        if not rate or not data:
+            self._write_port(data)
+            return
+        # Keep at most LINE_QUEUE seconds of data ahead of the line: the port then
+        # always has room, and a writer that waits for room itself wakes about
+        # 1/LINE_QUEUE times a second instead of once per gap in the kernel buffer.
+        # Where the kernel waits (the port writer's blocking descriptor) it all goes in
+        # one write: the thread sleeps in the kernel until the last byte is taken.
+        queue = int(rate * LINE_QUEUE)
+        step = len(data) if self._writer.waits_in_kernel() else max(1024, queue)
+        view = memoryview(data)
+        for start in range(0, len(view), step):
+            piece = view[start : start + step]
+            before = time.monotonic()
+            ahead = self._line_free - before - LINE_QUEUE
+            if ahead > 0:
+                time.sleep(ahead)
+                before += ahead
+            self._write_port(piece)
+            # the line carries the piece from when it is free; a write that waited for
+            # room (or a stalled line) leaves at most LINE_QUEUE's worth in the kernel
+            self._line_free = max(
+                max(self._line_free, before) + len(piece) / rate,
+                time.monotonic() + min(len(piece), queue) / rate,
+            )
 
     def _write_port(self, data: bytes | memoryview) -> None:
         try:
@@ -415,57 +419,74 @@ class ModuleCore:
             pending = self._pending
             late = kind == "prompt" and self._late_payload is not None
             if late and (pending is None or not pending.wants_prompt):
-                self._write_late_payload()
-                return
-            if pending is None:
-                if self.auto_transparent_boot and kind == "connect" and frame.id is not None:
-                    self._conns[frame.id] = Conn(frame.id)  # the boot's own connection
-                if self.auto_transparent_boot and kind == "prompt":
-                    self.transparent_active = True
-                    self.boot_prompt.set()  # the framer, armed, now passes data through
-                if kind in ("ok", "error") and self._orphaned:
-                    self._orphaned = False  # the late reply of a timed-out command
-                    self._late_written = False
-                    self._cond.notify_all()
-                if kind not in ("echo", "ok"):
-                    log.debug("unsolicited %r", frame)
-                return
-            if kind == "echo":
-                return
-            if kind == "busy":
-                pending.busy = True
-            elif kind in ("ok", "error") and pending.after_busy and self._orphaned:
-                # the module was busy with a command that timed out; it answers lines in
-                # order, so this reply (and what came before it) is that command's
-                log.info("late reply of a timed-out command dropped: %r", frame)
-                self._orphaned = False
-                pending.frames.clear()
-            elif kind in ("ok", "error"):
-                pending.final = frame
-            elif kind == "prompt":
-                pending.prompted = True
+                claimed = self._claim_late_payload()
             else:
-                if kind == "connect" and frame.id is not None and pending.opens_socket:
-                    # here, in read order: data the peer sends at once may come before OK
-                    self._renew_conn(frame.id)
-                pending.frames.append(frame)
-            self._cond.notify_all()
+                claimed = None
+                self._on_reply(frame, pending)
+        if claimed is not None:
+            self._send_late_payload(*claimed)
 
-    def _write_late_payload(self) -> None:
+    def _on_reply(self, frame: Frame, pending: Pending | None) -> None:
+        """Records a reply frame for the command in flight (with ``_cond`` held)."""
+        kind = frame.kind
+        if pending is None:
+            if self.auto_transparent_boot and kind == "connect" and frame.id is not None:
+                self._conns[frame.id] = Conn(frame.id)  # the boot's own connection
+            if self.auto_transparent_boot and kind == "prompt":
+                self.transparent_active = True
+                self.boot_prompt.set()  # the framer, armed, now passes data through
+            if kind in ("ok", "error") and self._orphaned:
+                self._orphaned = False  # the late reply of a timed-out command
+                self._late_written = False
+                self._cond.notify_all()
+            if kind not in ("echo", "ok"):
+                log.debug("unsolicited %r", frame)
+            return
+        if kind == "echo":
+            return
+        if kind == "busy":
+            pending.busy = True
+        elif kind in ("ok", "error") and pending.after_busy and self._orphaned:
+            # the module was busy with a command that timed out; it answers lines in
+            # order, so this reply (and what came before it) is that command's
+            log.info("late reply of a timed-out command dropped: %r", frame)
+            self._orphaned = False
+            pending.frames.clear()
+        elif kind in ("ok", "error"):
+            pending.final = frame
+        elif kind == "prompt":
+            pending.prompted = True
+        else:
+            if kind == "connect" and frame.id is not None and pending.opens_socket:
+                # here, in read order: data the peer sends at once may come before OK
+                self._renew_conn(frame.id)
+            pending.frames.append(frame)
+        self._cond.notify_all()
+
+    def _claim_late_payload(self) -> tuple[bytes, bool]:
         """The ``>`` of a command that timed out came after all: the module now takes the
-        next bytes as that command's payload, so they must be that payload (called with
-        ``_cond`` held: on the reader thread, or by the send that gave up as it came)."""
+        next bytes as that command's payload, so they must be that payload. Called with
+        ``_cond`` held (on the reader thread, or by the send that gave up as it came); takes
+        the write lock, so nothing else is written first: :meth:`_send_late_payload`
+        writes it and lets go, after ``_cond`` is released (other threads' waits go on)."""
         late, self._late_payload = self._late_payload, None
         assert late is not None
         self._owed = 0
         self._late_written = True  # that send's OK is still to come
         self._cond.notify_all()
-        payload, secret = late
+        self._write_lock.acquire()  # (no thread holding it ever waits for _cond)
+        return late
+
+    def _send_late_payload(self, payload: bytes, secret: bool) -> None:
+        """Writes a claimed late payload and releases the write lock."""
         log.warning("late prompt of a timed-out send: writing its %d bytes now", len(payload))
         try:
-            self.write(payload, secret=secret)
+            trace("TX", payload, secret=secret)
+            self._write_held(payload)
         except ATError as exc:
             log.error("could not write the late payload: %s", exc)
+        finally:
+            self._write_lock.release()
 
     def _on_ready(self) -> None:
         with self._cond:
@@ -632,6 +653,7 @@ class ModuleCore:
                             payload_sent = True
                     self._wait(pending, deadline, budget, lambda p: False)
                 except Timeout:
+                    claimed = None
                     with self._cond:
                         # one decision with the reader thread held off: a '>' dispatched
                         # until here counted for this command, from here on it is late
@@ -641,7 +663,9 @@ class ModuleCore:
                             self._late_payload = (payload, secret)
                             self._owed = len(payload)
                             if pending.prompted:  # it came as the wait gave up
-                                self._write_late_payload()
+                                claimed = self._claim_late_payload()
+                    if claimed is not None:
+                        self._send_late_payload(*claimed)
                     if streaming:  # the module entered transparent mode as the wait gave up
                         self.transparent_active = True
                         return pending
