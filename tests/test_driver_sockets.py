@@ -245,7 +245,12 @@ def test_socket_closed_by_module_reset_does_not_see_a_new_conid(
         assert recv_exactly(new, 15) == b"for the new one"
         with pytest.raises(atsock.ModuleReset):
             old.recv(10)
-    old.close()
+        with pytest.raises(atsock.ModuleReset):
+            old.sendall(b"for the old one")  # would reach the new connection's peer
+        old.close()  # deletes nothing: the ConID is the new connection's
+        new.sendall(b"still open")
+        assert recv_exactly(new, 10) == b"still open"
+        assert [s.con_id for s in m.sockets()] == [new.con_id]
 
 
 def test_switching_to_active_mode_keeps_packets_already_announced(

@@ -54,10 +54,14 @@ class _ModuleSocket:
         return self._timeout
 
     def close(self) -> None:
-        """Deletes the ConID on the module (idempotent; quiet if the module dropped it)."""
+        """Deletes the ConID on the module (idempotent; quiet if the module dropped it).
+        A connection that is gone already (a module reset) deletes nothing: its ConID may
+        belong to a new connection by now."""
         if self._closed:
             return
         self._closed = True
+        if self._conn.gone is not None:
+            return
         try:
             self.module.delete(self.con_id)
         except (ATError, SocketClosed):
@@ -94,6 +98,8 @@ class Socket(_ModuleSocket):
     def _check(self) -> None:
         if self._closed:
             raise OSError(errno.EBADF, "socket is closed")
+        if self._conn.gone is not None:  # (its ConID may be a new connection's by now)
+            raise self._conn.gone
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         self._check()
