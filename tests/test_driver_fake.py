@@ -487,3 +487,13 @@ def test_a_client_whose_accept_failed_goes_to_the_next_accept(fake: FakeModule) 
         sock, address = server.accept()
         assert (sock.con_id, address) == (2, ("127.0.0.1", 5002))
     fake.check()
+
+
+def test_a_socket_timeout_shorter_than_the_read_loses_no_data(fake: FakeModule) -> None:
+    fake.expect(b"AT+SOCKETREAD=1", 0.3, b"+SOCKETREAD,1,5,hello\r\nOK\r\n")
+    with open_module(fake.url) as m:
+        sock = atsock.Socket(m, 1, SocketType.TCP_CLIENT)
+        fake.send(b"+EVENT:SocketDown,1,5\r\n")
+        sock.settimeout(0.05)
+        assert sock.recv(10) == b"hello"  # the packet left the module with the reply
+    fake.check()

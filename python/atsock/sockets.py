@@ -131,7 +131,10 @@ class Socket(_ModuleSocket):
             passive = module.receive_mode == ReceiveMode.PASSIVE
             # announced packets wait on the module in either mode (announced while passive)
             if conn.notified > 0 or (passive and conn.peer_closed):
-                packet = module.read(con_id, timeout=self._command_timeout())
+                # with the module's own timeout: the module hands the packet out with its
+                # reply, so a read given up early would lose it (a short socket timeout,
+                # a slow line)
+                packet = module.read(con_id)
                 if packet:
                     if len(packet) > bufsize:
                         if self.type in (SocketType.UDP_CLIENT, SocketType.UDP_SERVER):
