@@ -497,3 +497,12 @@ def test_a_socket_timeout_shorter_than_the_read_loses_no_data(fake: FakeModule) 
         sock.settimeout(0.05)
         assert sock.recv(10) == b"hello"  # the packet left the module with the reply
     fake.check()
+
+
+def test_a_send_has_the_line_time_of_its_payload_on_top_of_its_timeout(fake: FakeModule) -> None:
+    payload = bytes(960)  # one second at 9600 baud
+    fake.expect(b"AT+SOCKETSEND=1,960", b">", payload=960, after=[0.5, b"\r\nOK\r\n"])
+    with open_module(fake.url, baudrate=9600) as m:
+        atsock.Socket(m, 1, SocketType.TCP_CLIENT)
+        m.send(1, payload, timeout=0.3)  # on a pty the write is quick: the reply is late
+    fake.check()

@@ -200,15 +200,18 @@ class Module(ModuleCore):
         raise SocketClosed(f"ConID {con_id} does not exist on the module")
 
     def send(self, con_id: int, data: bytes, *, timeout: float | None = None) -> None:
-        """``AT+SOCKETSEND``: any bytes, any length (sent as ≤ 64 KiB commands)."""
+        """``AT+SOCKETSEND``: any bytes, any length (sent as ≤ 64 KiB commands). Each
+        command's ``timeout`` is for the module: the time the payload takes on the line
+        (``link_rate``, or else the port's baud rate) is added to it."""
         self._require(con_id)
+        rate = self.link_rate or getattr(self.serial, "baudrate", 0) / 10
         view = memoryview(data)
         for start in range(0, len(view), SEND_CHUNK):
             chunk = bytes(view[start : start + SEND_CHUNK])
             line = b"AT+SOCKETSEND=%d,%d" % (con_id, len(chunk))
             budget = self.timeout if timeout is None else timeout
-            if self.link_rate:
-                budget += len(chunk) / self.link_rate
+            if rate:
+                budget += len(chunk) / rate
             self.execute(line, payload=chunk, timeout=budget)
 
     def send_line(self, con_id: int, data: str | bytes, *, timeout: float | None = None) -> None:
