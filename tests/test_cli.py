@@ -58,6 +58,17 @@ def test_demo_paced_reports_the_line_rate() -> None:
     assert "verified         yes" in out
 
 
+def test_demo_against_a_given_port_takes_its_baud_rate(tcp_emulator: str) -> None:
+    with TcpEchoServer() as echo:
+        host, port = echo.address
+        result = run("demo", "--size", "64K", "--port", tcp_emulator, "--peer", f"{host}:{port}",
+                     "--baud", "921600", timeout=60)  # fmt: skip
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "verified         yes" in out
+    assert "line rate        0.092 MB/s" in out
+
+
 def test_info_lists_firmware_sockets_and_settings(tcp_emulator: str) -> None:
     result = run("info", tcp_emulator, timeout=30)
     out = result.stdout.decode()

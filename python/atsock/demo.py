@@ -182,8 +182,11 @@ def run_demo(
     url = port or (emulator.url if emulator else "")
     target = peer or (echo.address if echo else ("127.0.0.1", 0))
     line_rate = baud / 10 if baud else None
+    # a real UART runs at the baud rate asked for (the kernel paces it); a pty before the
+    # emulator is told the line rate the emulator paces at
+    uart = {"baudrate": baud} if port and baud else {"link_rate": line_rate}
     try:
-        with Module(url, timeout=10.0, link_rate=line_rate) as module:
+        with Module(url, timeout=10.0, **uart) as module:
             print(f"module on {url}", file=out)
             for line in module.version():
                 print(f"  {line}", file=out)
