@@ -506,3 +506,12 @@ def test_a_send_has_the_line_time_of_its_payload_on_top_of_its_timeout(fake: Fak
         atsock.Socket(m, 1, SocketType.TCP_CLIENT)
         m.send(1, payload, timeout=0.3)  # on a pty the write is quick: the reply is late
     fake.check()
+
+
+def test_waiting_for_an_event_kind_while_others_come_says_which_kind(fake: FakeModule) -> None:
+    with open_module(fake.url) as m:
+        fake.send(b"+EVENT:WIFI_GOT_IP\r\n", 0.1, b"+EVENT:WIFI_CONNECT\r\n")
+        started = time.monotonic()
+        with pytest.raises(atsock.Timeout, match=r"no SocketSeed event within 0\.3 s"):
+            m.events.wait_for(atsock.SocketSeed, 0.3)
+        assert time.monotonic() - started >= 0.3

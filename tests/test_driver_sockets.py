@@ -184,6 +184,9 @@ def test_create_server_accepts_clients(module: atsock.Module) -> None:
         assert server.gettimeout() == 0.1
         with pytest.raises(atsock.Timeout):
             server.accept()
+        server.setblocking(False)  # the stdlib's non-blocking accept
+        with pytest.raises(BlockingIOError):
+            server.accept()
         with pytest.raises(ValueError):
             server.settimeout(-1)
     assert server.closed

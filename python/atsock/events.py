@@ -93,7 +93,10 @@ class EventQueue:
         before it; :class:`~atsock.Timeout` if none comes within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            event = self.get(max(0.0, deadline - time.monotonic()))
+            try:
+                event = self.get(max(0.0, deadline - time.monotonic()))
+            except Timeout:
+                raise Timeout(f"no {kind.__name__} event within {timeout:g} s") from None
             if isinstance(event, kind) and (predicate is None or predicate(event)):
                 return event
 

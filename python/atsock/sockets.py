@@ -53,6 +53,9 @@ class _ModuleSocket:
     def gettimeout(self) -> float | None:
         return self._timeout
 
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
     def close(self) -> None:
         """Deletes the ConID on the module (idempotent; quiet if the module dropped it).
         A connection that is gone already (a module reset) deletes nothing: its ConID may
@@ -87,11 +90,6 @@ class Socket(_ModuleSocket):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<atsock.Socket ConID={self.con_id} {self.type.name} {state}>"
-
-    # ---- timeouts ---------------------------------------------------------------------
-
-    def setblocking(self, flag: bool) -> None:
-        self._timeout = None if flag else 0.0
 
     # ---- sending -------------------------------------------------------------------------
 
@@ -192,7 +190,12 @@ class ServerSocket(_ModuleSocket):
 
     def accept(self) -> tuple[Socket, tuple[str, int]]:
         """Waits for a client (a seed); returns its socket and address."""
-        seed_id = self.module.take_seed(self.con_id, self._timeout, expect=self._conn)
+        try:
+            seed_id = self.module.take_seed(self.con_id, self._timeout, expect=self._conn)
+        except Timeout:
+            if self._timeout == 0:
+                raise BlockingIOError(errno.EAGAIN, "no client waiting on the module") from None
+            raise
         try:
             address = self._remote(seed_id)
         except BaseException:
