@@ -21,6 +21,7 @@ import atsock
 from at_wire import settle
 from atsock import ReceiveMode, SocketType
 from atsock.emulator import Emulator
+from atsock.emulator.machine import TX_HIGH
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import ModuleFactory, wait_event
 from peers import TcpCollector, TcpEchoServer, wait_until
@@ -382,3 +383,33 @@ def test_busy_beyond_the_timeout_is_a_timeout(
     assert time.monotonic() - started < 0.3 + SLACK
     time.sleep(1.0)
     m.at()
+
+
+def test_a_peer_that_closes_with_a_send_backlog_leaves_the_module_answering(
+    emu_module: tuple[Emulator, atsock.Module],
+) -> None:
+    """The module stops reading the UART while a peer does not keep up; a peer that then
+    closes must not leave it deaf for good (its backlog can never go)."""
+    emu, m = emu_module
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow reader
+        cid = m.open_socket(SocketType.TCP_CLIENT, *server.getsockname()[:2])
+        peer, _ = server.accept()
+        with peer:
+            emu.sockets[cid].sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            failures: list[BaseException] = []
+
+            def send() -> None:
+                try:
+                    m.send(cid, bytes(1 << 20), timeout=10.0)
+                except atsock.ATError as exc:
+                    failures.append(exc)  # the peer went away mid-send: an error is right
+
+            sender = threading.Thread(target=send, daemon=True)
+            sender.start()
+            assert wait_until(lambda: len(emu.sockets[cid].tx) >= TX_HIGH, 5.0)
+            peer.shutdown(socket.SHUT_WR)  # the peer leaves, nothing read
+            sender.join(15.0)
+            assert not sender.is_alive(), "the send never ended"
+    m.at()
+    assert cid not in [s.con_id for s in m.sockets() if s.status == atsock.SocketStatus.CONNECTED]

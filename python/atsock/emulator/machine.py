@@ -786,6 +786,8 @@ class Emulator:
             return
         ms.status = Status.DISCONNECTED
         ms.close()
+        # what still waited for the peer can never go: it must not hold the UART back
+        ms.tx.clear()
         self.urc(f"SocketDisconnect,{ms.con_id}")
 
     def _peer_vanished(self, con_id: int) -> None:
