@@ -328,6 +328,18 @@ def test_a_server_port_in_use_answers_bind_error_104(wire: Wire) -> None:
     assert wire.command("AT+SOCKET?") == b"OK\r\n"
 
 
+@pytest.mark.parametrize("reuse", [False, True])
+def test_a_udp_port_in_use_answers_bind_error_104(wire: Wire, reuse: bool) -> None:
+    """Also when the port's owner allows address reuse: one UDP port, one owner."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        if reuse:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        reply = wire.command(f"AT+SOCKET=1,{port}", b"ERROR\r\n")
+        assert reply == b"+SOCKET:104\r\nERROR\r\n"
+
+
 def test_deleting_a_server_stops_it_listening(wire: Wire) -> None:
     port = free_port()
     wire.open_socket(f"3,{port}")

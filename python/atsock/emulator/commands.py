@@ -290,7 +290,8 @@ class CommandSet:
         try:
             if stype == SocketType.SSL_SERVER:
                 self._server_tls_context()  # refuse before binding when certs are missing
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if not udp:  # (for UDP it would let a second socket share the port)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             if not udp:
                 sock.listen(BACKLOG)
