@@ -10,6 +10,7 @@ SocketDisconnect, and the UDP server's "reply to the first peer" rule.
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -239,6 +240,39 @@ def test_udp_client_reads_one_datagram_per_socketread(wire: Wire) -> None:
         for datagram in (b"one", b"two\r\n", b"three"):
             head = f"+SOCKETREAD,{con_id},{len(datagram)},".encode()
             assert wire.command(f"AT+SOCKETREAD={con_id}") == head + datagram + b"\r\nOK\r\n"
+
+
+def test_udp_client_reads_whole_datagrams_and_empty_ones_end_nothing(wire: Wire) -> None:
+    big = (ALL_BYTES * 8)[:1500]
+    with UdpPeer() as peer:
+        con_id = wire.open_socket(f"2,127.0.0.1,{peer.address[1]}")
+        wire.command(f"AT+SOCKETSENDLINE={con_id},4,ping")
+        _, module = peer.recv(TIMEOUT)
+        peer.sendto(b"", module)
+        peer.sendto(big, module)
+        assert wire.read_until(b"\r\n") == f"+EVENT:SocketDown,{con_id},1500\r\n".encode()
+        head = f"+SOCKETREAD,{con_id},1500,".encode()
+        assert wire.command(f"AT+SOCKETREAD={con_id}") == head + big + b"\r\nOK\r\n"
+        assert wire.command("AT+SOCKET?").startswith(f"{con_id},2,1,".encode())
+
+
+def test_udp_client_to_a_port_nobody_has_yet_stays_usable(wire: Wire) -> None:
+    """A datagram to a closed port brings an ICMP error back; UDP has no connection to
+    lose, so the ConID stays and works once a peer listens."""
+    port = free_port(socket.SOCK_DGRAM)
+    con_id = wire.open_socket(f"2,127.0.0.1,{port}")
+    heard = b""
+    for _ in range(3):  # (the error is reported on the socket's next use)
+        heard += wire.command(f"AT+SOCKETSENDLINE={con_id},5,early")
+        time.sleep(0.05)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", port))
+        peer.settimeout(TIMEOUT)
+        heard += wire.command(f"AT+SOCKETSENDLINE={con_id},4,late")
+        assert peer.recv(100) == b"late"
+    heard += wire.drain()
+    assert b"SocketDisconnect" not in heard
+    assert heard.count(b"OK\r\n") == 4
 
 
 # ---- UDP server ----------------------------------------------------------------------------

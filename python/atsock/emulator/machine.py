@@ -717,6 +717,10 @@ class Emulator:
             except (BlockingIOError, ssl.SSLWantWriteError):
                 ms.tx_dropped += 1
                 log.warning("ConID %d: datagram dropped, host socket buffer full", ms.con_id)
+            except ConnectionRefusedError as exc:  # (an earlier datagram's ICMP error)
+                ms.tx_dropped += 1
+                log.info("ConID %d: datagram dropped, the peer's port refused: %s",
+                         ms.con_id, exc)  # fmt: skip
             except OSError as exc:
                 log.info("send on ConID %d failed: %s", ms.con_id, exc)
                 self._disconnected(ms)
@@ -754,6 +758,11 @@ class Emulator:
                     ms.remote_host, ms.remote_port = ms.udp_peer
                 self._deliver(ms, data)
                 return
+            if ms.type.is_udp:  # a UDP client: whole datagrams, and no end of stream
+                data = ms.sock.recv(65535)
+                if data:  # (an empty datagram carries nothing to announce)
+                    self._deliver(ms, data)
+                return
             size = 65536 if self._tt is ms else PACKET
             data = ms.sock.recv(size)
             if not data:
@@ -766,6 +775,11 @@ class Emulator:
         except (ssl.SSLWantReadError, BlockingIOError):
             return
         except OSError as exc:
+            if ms.type.is_udp and isinstance(exc, ConnectionRefusedError):
+                # an ICMP "port unreachable" for an earlier datagram: UDP has no connection
+                # to lose, the socket stays usable (a server may come up later)
+                log.info("ConID %d: the peer's port refused a datagram (%s)", ms.con_id, exc)
+                return
             log.info("receive on ConID %d failed: %s", ms.con_id, exc)
             self._disconnected(ms)
 
