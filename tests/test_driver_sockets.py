@@ -147,6 +147,33 @@ def test_create_connection_tls(
         assert recv_exactly(sock, 12) == b"secure hello"
 
 
+def test_tls_data_held_back_by_a_full_receive_queue_still_arrives(
+    module: atsock.Module, tls_certs: TlsCertificates
+) -> None:
+    """A peer's 5001-byte TLS records fill the module's 64 KiB queue in the middle of the
+    last one: its rest waits decrypted inside TLS, where socket readiness cannot show it."""
+    module.set_certificate(CertKind.CA, tls_certs.ca_pem)
+    pieces = [bytes([i]) * 5001 for i in range(14)]
+    context = tls_certs.server_context()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(2.0)
+
+        def serve() -> None:
+            raw, _ = server.accept()
+            with context.wrap_socket(raw, server_side=True) as tls:
+                for piece in pieces:
+                    tls.sendall(piece)  # one record each
+                tls.recv(1)  # until the module closes
+
+        peer = threading.Thread(target=serve, daemon=True)
+        peer.start()
+        address = ("localhost", server.getsockname()[1])
+        with module.create_connection(address, 2.0, tls=True) as sock:
+            time.sleep(0.5)  # all of it reached the module, whose queue is full
+            assert recv_exactly(sock, len(pieces) * 5001) == b"".join(pieces)
+        peer.join(2.0)
+
+
 def test_create_connection_refused_is_oserror(module: atsock.Module) -> None:
     with pytest.raises(atsock.CommandError) as info:
         module.create_connection(("127.0.0.1", free_port()), timeout=2.0)

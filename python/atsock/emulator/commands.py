@@ -373,6 +373,7 @@ class CommandSet:
         packet = ms.pop()
         self.emu.emit(b"+SOCKETREAD,%d,%d,%s\r\n" % (ms.con_id, len(packet), packet))
         self.emu.ok()
+        self.emu.room_again(ms)
 
     def at_socketdel(self, form: str, params: list[bytes]) -> None:
         cmd = "SOCKETDEL"

@@ -783,6 +783,13 @@ class Emulator:
             log.info("receive on ConID %d failed: %s", ms.con_id, exc)
             self._disconnected(ms)
 
+    def room_again(self, ms: ModuleSocket) -> None:
+        """A SOCKETREAD made room in ``ms``'s receive queue: TLS may hold decrypted bytes
+        it stopped taking when the queue was full, which the selector cannot see (the
+        kernel's buffer may be empty), so they are taken now."""
+        if isinstance(ms.sock, ssl.SSLSocket) and ms.sock.pending() and not ms.rx_full:
+            self.call_soon(lambda: self._on_socket_readable(ms))
+
     def _deliver(self, ms: ModuleSocket, data: bytes) -> None:
         if self._tt is ms:
             self.emit(data)
