@@ -104,6 +104,8 @@ def test_wrong_parameter_count_answers_code_3(wire: Wire, line: str, code: str) 
         ("AT+SOCKET=4,127.0.0.1,80,7201,0", "+SOCKET:4"),
         ("AT+SOCKETSEND=abc,3", "+SOCKETSEND:4"),
         ("AT+SOCKETREAD=-1", "+SOCKETREAD:4"),
+        ("AT+SOCKETREAD=1_0", "+SOCKETREAD:4"),  # (Python's int() would read 10)
+        ("AT+SOCKETRECVCFG=+1", "+SOCKETRECVCFG:4"),
         ("AT+SOCKETRECVCFG=2", "+SOCKETRECVCFG:4"),
         ("AT+SOCKETTT=1", "+SOCKETTT:4"),
         ("AT+SOCKETAUTOTT=3,127.0.0.1,80", "+SOCKETAUTOTT:4"),

@@ -125,10 +125,10 @@ class CommandSet:
 
     @staticmethod
     def _int(cmd: str, value: bytes, low: int, high: int) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise CommandFailed(cmd, BAD_PARAM) from None
+        # digits only: Python's int() would also take " 7 ", "+7" and "1_0"
+        if not value.isdigit() or len(value) > 12:
+            raise CommandFailed(cmd, BAD_PARAM)
+        number = int(value)
         if not low <= number <= high:
             raise CommandFailed(cmd, BAD_PARAM)
         return number
