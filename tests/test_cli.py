@@ -105,6 +105,31 @@ def _read_pty(fd: int, until: bytes, timeout: float) -> bytes:
     return out
 
 
+def test_term_streams_in_transparent_mode_and_leaves_with_plus_plus_plus(
+    tcp_emulator: str,
+) -> None:
+    with TcpEchoServer() as echo:
+        pid, fd = pty.fork()
+        if pid == 0:  # pragma: no cover - the child becomes atsock term
+            os.execv(sys.executable, [*ATSOCK, "term", tcp_emulator])
+        try:
+            assert b"quits" in _read_pty(fd, b"quits", 15)
+            os.write(fd, f"AT+SOCKET=4,127.0.0.1,{echo.address[1]}\r".encode())
+            assert b"OK" in _read_pty(fd, b"OK", 10)
+            os.write(fd, b"AT+SOCKETTT\r")
+            assert b"transparent mode" in _read_pty(fd, b"leaves)", 10)
+            os.write(fd, b"hello AT\r")
+            assert b"[data] b'hello AT\\r\\n'" in _read_pty(fd, b"\\n'", 10)
+            os.write(fd, b"+++\r")
+            assert b"[transparent mode ended] OK" in _read_pty(fd, b"ended] OK", 10)
+            os.write(fd, b"AT+SOCKET?\r")
+            assert b"1,4,1,127.0.0.1" in _read_pty(fd, b"OK", 10)  # commands again
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(fd)
+
+
 def test_term_sends_commands_and_shows_replies(tcp_emulator: str) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child becomes atsock term

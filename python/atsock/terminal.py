@@ -4,13 +4,17 @@ Like pyserial's miniterm, but line-based and AT-aware: you type a command (with 
 editing and history from :mod:`readline`), it is sent with CR LF; the module's output
 is framed by the core and shown as it comes — URCs marked, ``+SOCKETREAD`` payloads
 decoded, the ``>`` prompt shown, after which your next line is sent as raw payload.
-Ctrl-] (or Ctrl-D) quits.
+After ``AT+SOCKETTT``'s ``>`` the terminal is in transparent mode: each line you type
+goes to the peer (with CR LF), the peer's bytes are shown as they come, and a line of
+just ``+++`` leaves (sent with the guard-time silence around it). Ctrl-] (or Ctrl-D)
+quits.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import TextIO
 
 import serial
@@ -20,6 +24,8 @@ from atsock.portio import PortReader
 from atsock.wiretrace import trace
 
 QUIT = "\x1d"  # Ctrl-]
+#: Silence kept before and after a typed ``+++`` (longer than any module's guard time).
+ESCAPE_SILENCE = 0.3
 #: What readline types for Ctrl-] (it would otherwise start a character search).
 QUIT_LINE = "^]"
 
@@ -29,6 +35,8 @@ def describe(frame: Frame) -> str:
     kind = frame.kind
     if kind == "prompt":
         return "> (send the payload as the next line)"
+    if kind == "exit":
+        return "[transparent mode ended] OK"
     if kind in ("socketread", "sslcret") or (kind == "urc" and frame.payload is not None):
         payload = frame.payload or b""
         return f"{frame.text} ({len(payload)} bytes): {payload!r}"
@@ -36,9 +44,11 @@ def describe(frame: Frame) -> str:
         return f"[event] {frame.text}"
     if kind == "data":
         return f"[data] {frame.payload!r}"
-    if kind == "exit":
-        return "[transparent mode ended] OK"
     return frame.text or kind
+
+
+def _is_transparent_command(line: str) -> bool:
+    return line.strip().upper().split("=", 1)[0] == "AT+SOCKETTT"
 
 
 class Terminal:
@@ -46,7 +56,13 @@ class Terminal:
         self.port = port
         self.out = out
         self.framer = ResponseFramer()
+        #: the framer is fed on the reading thread and armed from the typing one
+        self.framer_lock = threading.Lock()
         self.prompted = threading.Event()
+        #: AT+SOCKETTT was sent and its reply has not come yet
+        self.entering = False
+        #: the module is in transparent mode: typed lines are data
+        self.streaming = threading.Event()
         self.stopping = False
         self.thread = threading.Thread(target=self._read, name="atsock-term", daemon=True)
 
@@ -61,26 +77,61 @@ class Terminal:
             if not data:
                 continue
             trace("RX", data)
-            try:
-                frames = self.framer.feed(data)
-            except FramingError as exc:
-                frames = exc.frames
-                print(f"[framing error] {exc}", file=self.out, flush=True)
-            for frame in frames:
-                if frame.kind == "echo":
-                    continue
-                if frame.kind == "prompt":
-                    self.prompted.set()
-                print(describe(frame), file=self.out, flush=True)
+            with self.framer_lock:
+                try:
+                    frames = self.framer.feed(data)
+                except FramingError as exc:
+                    frames = exc.frames
+                    print(f"[framing error] {exc}", file=self.out, flush=True)
+                for frame in frames:
+                    self._show(frame)
+
+    def _show(self, frame: Frame) -> None:
+        """Prints one frame and follows the mode it starts or ends (framer lock held)."""
+        kind = frame.kind
+        if kind == "echo":
+            return
+        if kind == "prompt" and self.entering:
+            self.entering = False
+            self.streaming.set()  # (the armed framer passes what follows through)
+            print("> (transparent mode: each line goes to the peer; a line of +++ alone "
+                  "leaves)", file=self.out, flush=True)  # fmt: skip
+            return
+        if kind == "prompt":
+            self.prompted.set()
+        elif kind in ("ok", "error") and self.entering:
+            self.entering = False  # AT+SOCKETTT refused: a later '>' is a payload prompt
+            self.framer.leave_passthrough()
+        elif kind == "exit":
+            self.streaming.clear()
+        print(describe(frame), file=self.out, flush=True)
 
     def send(self, line: str) -> None:
-        if self.prompted.is_set():
+        if self.streaming.is_set():
+            if line == "+++":
+                self._escape()
+                return
+            data = line.encode() + b"\r\n"  # a line to the peer
+        elif self.prompted.is_set():
             self.prompted.clear()
             data = line.encode()  # raw payload after '>': exactly what was typed
         else:
             data = line.encode() + b"\r\n"
+            if _is_transparent_command(line):
+                with self.framer_lock:
+                    self.entering = True
+                    self.framer.arm_transparent()  # its '>' may share a read with data
         trace("TX", data)
         self.port.write(data)
+
+    def _escape(self) -> None:
+        """``+++`` alone, with silence around it, so the module takes it as the escape."""
+        time.sleep(ESCAPE_SILENCE)
+        with self.framer_lock:
+            self.framer.begin_exit()  # the module's \r\nOK\r\n now ends the stream
+        trace("TX", b"+++")
+        self.port.write(b"+++")
+        time.sleep(ESCAPE_SILENCE)
 
     def run(self, stdin: TextIO) -> int:
         self.thread.start()
@@ -93,7 +144,7 @@ class Terminal:
                     break
                 if QUIT in line or line.strip() == QUIT_LINE:
                     break
-                if line or self.prompted.is_set():
+                if line or self.prompted.is_set() or self.streaming.is_set():
                     self.send(line)
         finally:
             self.stopping = True
