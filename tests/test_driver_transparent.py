@@ -350,3 +350,22 @@ def test_reset_into_transparent_with_a_refused_peer_is_a_clear_error(
         pass
     module.disable_auto_transparent()  # the module stayed in command mode
     module.at()
+
+
+@pytest.mark.parametrize("prompt_after", [0.5, 0.25])  # before / while the next command waits
+def test_a_transparent_prompt_after_the_timeout_is_left_before_the_next_command(
+    prompt_after: float,
+) -> None:
+    with FakeModule() as fake:
+        fake.expect(b"AT+SOCKET?", ROW, b"OK\r\n")
+        fake.expect(b"AT+SOCKETTT", prompt_after, b">", payload=b"+++", after=[b"\r\nOK\r\n"])
+        fake.expect(b"AT", b"OK\r\n")
+        with open_module(fake.url, guard_time=0.02) as m:
+            with pytest.raises(atsock.Timeout):  # noqa: SIM117
+                with m.transparent(timeout=0.2):
+                    pass
+            if prompt_after > 0.4:
+                time.sleep(prompt_after)  # the '>' came: the module streams
+            m.at()  # not data for the peer: the module left transparent mode first
+        assert fake.payloads == [b"+++"]
+        fake.check()

@@ -186,6 +186,11 @@ class ModuleCore:
         self._owed = 0
         #: a late payload went out and that send's final reply is still to come
         self._late_written = False
+        #: an AT+SOCKETTT timed out before its '>': a '>' may still come, and then the
+        #: module streams while the driver is in command mode
+        self._tt_late = False
+        #: that '>' came: the next command first leaves transparent mode with '+++'
+        self._tt_stray = False
         #: set by the transparent stream while it owns the port: takes each chunk of
         #: stream data, and how many bytes the thread that read it may still hand over
         #: itself (a stream reader's pull; 0 for the reader thread); False if that thread
@@ -438,6 +443,12 @@ class ModuleCore:
             if kind in ("ok", "error") and self._orphaned:
                 self._orphaned = False  # the late reply of a timed-out command
                 self._late_written = False
+                self._tt_late = False  # (an AT+SOCKETTT refused late prompts no more)
+                self._cond.notify_all()
+            if kind == "prompt" and self._tt_late:
+                log.warning("AT+SOCKETTT's '>' came after it timed out: the module streams")
+                self._tt_late = False
+                self._tt_stray = True
                 self._cond.notify_all()
             if kind not in ("echo", "ok"):
                 log.debug("unsolicited %r", frame)
@@ -620,10 +631,7 @@ class ModuleCore:
             # once the module streams (its line would reach the peer as data)
             if self.transparent_active or (self.auto_transparent_boot and line != b"AT+RST"):
                 raise ATError("the module is in transparent mode: close the stream first")
-            wait = self._exit_time - time.monotonic()
-            if wait > 0:  # the firmware wants quiet after leaving transparent mode
-                time.sleep(wait)
-            self._await_resync(deadline)
+            self._settle(deadline)
             if payload is not None or until_prompt:
                 self._await_late_prompt(deadline, budget)
             if time.monotonic() >= deadline:  # a reply could not come in time: not sent
@@ -669,6 +677,9 @@ class ModuleCore:
                     if streaming:  # the module entered transparent mode as the wait gave up
                         self.transparent_active = True
                         return pending
+                    if until_prompt:
+                        with self._cond:
+                            self._tt_late = True
                     self._timed_out()
                     raise
                 finally:
@@ -683,7 +694,40 @@ class ModuleCore:
                     time.sleep(BUSY_RETRY)
                     after_busy = True
                     continue
+                self._tt_late = False  # a command was answered: the module reads lines
                 return self._finish(pending)
+
+    def _settle(self, deadline: float) -> None:
+        """Before a command line goes out: the module is taken out of a transparent mode
+        it entered late, keeps its quiet after leaving transparent mode, and a late reply
+        of a command that timed out is waited for (briefly)."""
+        for _ in range(2):  # (a late '>' may come while the late reply is waited for)
+            if self._tt_stray:
+                self._leave_stray_transparent()
+            wait = self._exit_time - time.monotonic()
+            if wait > 0:  # the firmware wants quiet after leaving transparent mode
+                time.sleep(wait)
+            self._await_resync(deadline)
+            if not self._tt_stray:
+                return
+
+    def _leave_stray_transparent(self) -> None:
+        """The module entered transparent mode after its AT+SOCKETTT timed out (the
+        stream was never handed out): ``+++`` with the guard-time silence around it takes
+        it back to command mode; the next command waits for its OK and the exit delay."""
+        from atsock.transparent import GUARD_MARGIN
+
+        with self._cond:
+            self._tt_stray = False
+        silence = self.guard_time * GUARD_MARGIN
+        self.drain()
+        time.sleep(silence)
+        self.write(b"+++")
+        self.drain()
+        time.sleep(silence)
+        with self._cond:
+            self._orphaned = self._resync = True  # its '\r\nOK\r\n' is still to come
+        self.mark_transparent_exit()
 
     @contextlib.contextmanager
     def _command_turn(self, line: bytes, deadline: float, budget: float) -> Iterator[None]:
@@ -738,7 +782,7 @@ class ModuleCore:
             self._resync = False
             started = time.monotonic()
             limit = min(deadline, started + RESYNC_WAIT)
-            while self._orphaned:
+            while self._orphaned and not self._tt_stray:
                 now = time.monotonic()
                 quiet_until = max(self._last_rx, started) + RESYNC_QUIET
                 if now >= quiet_until or now >= limit:
