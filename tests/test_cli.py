@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import re
@@ -105,45 +106,37 @@ def _read_pty(fd: int, until: bytes, timeout: float) -> bytes:
     return out
 
 
-def test_term_streams_in_transparent_mode_and_leaves_with_plus_plus_plus(
-    tcp_emulator: str,
-) -> None:
-    with TcpEchoServer() as echo:
-        pid, fd = pty.fork()
-        if pid == 0:  # pragma: no cover - the child becomes atsock term
-            os.execv(sys.executable, [*ATSOCK, "term", tcp_emulator])
+@contextlib.contextmanager
+def _term(url: str) -> Iterator[tuple[int, int]]:
+    """``atsock term url`` on a pty: yields (pid, the pty's fd); killed afterwards."""
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes atsock term
+        os.execv(sys.executable, [*ATSOCK, "term", url])
+    try:
+        assert b"Ctrl-] or Ctrl-D quits" in _read_pty(fd, b"quits", 15)
+        yield pid, fd
+    finally:
         try:
-            assert b"quits" in _read_pty(fd, b"quits", 15)
-            os.write(fd, f"AT+SOCKET=4,127.0.0.1,{echo.address[1]}\r".encode())
-            assert b"OK" in _read_pty(fd, b"OK", 10)
-            os.write(fd, b"AT+SOCKETTT\r")
-            assert b"transparent mode" in _read_pty(fd, b"leaves)", 10)
-            os.write(fd, b"hello AT\r")
-            assert b"[data] b'hello AT\\r\\n'" in _read_pty(fd, b"\\n'", 10)
-            os.write(fd, b"+++\r")
-            assert b"[transparent mode ended] OK" in _read_pty(fd, b"ended] OK", 10)
-            os.write(fd, b"AT+SOCKET?\r")
-            assert b"1,4,1,127.0.0.1" in _read_pty(fd, b"OK", 10)  # commands again
-        finally:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            os.close(fd)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def _type(fd: int, line: bytes, until: bytes) -> bytes:
+    """Types ``line`` and Enter into the terminal; what it printed up to ``until``."""
+    os.write(fd, line + b"\r")
+    return _read_pty(fd, until, 10)
 
 
 def test_term_sends_commands_and_shows_replies(tcp_emulator: str) -> None:
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child becomes atsock term
-        os.execv(sys.executable, [*ATSOCK, "term", tcp_emulator])
-    try:
-        assert b"Ctrl-] or Ctrl-D quits" in _read_pty(fd, b"quits", 15)
-        os.write(fd, b"AT\r")
-        assert b"OK" in _read_pty(fd, b"OK", 10)
-        os.write(fd, b"AT+SSLCRET=1,5\r")
-        assert b"> (send the payload" in _read_pty(fd, b"payload", 10)
-        os.write(fd, b'a,b"c\r')
-        assert b"OK" in _read_pty(fd, b"OK", 10)
-        os.write(fd, b"AT+SSLCRET=1\r")
-        assert b"+SSLCRET:1,5 (5 bytes): b'a,b\"c'" in _read_pty(fd, b"(5 bytes)", 10)
+    with _term(tcp_emulator) as (pid, fd):
+        assert b"OK" in _type(fd, b"AT", b"OK")
+        assert b"> (send the payload" in _type(fd, b"AT+SSLCRET=1,5", b"payload")
+        assert b"OK" in _type(fd, b'a,b"c', b"OK")
+        shown = _type(fd, b"AT+SSLCRET=1", b"(5 bytes)")
+        assert b"+SSLCRET:1,5 (5 bytes): b'a,b\"c'" in shown
         os.write(fd, b"\x1d")  # Ctrl-]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -154,13 +147,17 @@ def test_term_sends_commands_and_shows_replies(tcp_emulator: str) -> None:
             _read_pty(fd, b"\0", 0.1)
         else:
             pytest.fail("atsock term did not quit on Ctrl-]")
-    finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
+
+
+def test_term_streams_in_transparent_mode_and_leaves_with_plus_plus_plus(
+    tcp_emulator: str,
+) -> None:
+    with TcpEchoServer() as echo, _term(tcp_emulator) as (_, fd):
+        assert b"OK" in _type(fd, b"AT+SOCKET=4,127.0.0.1,%d" % echo.address[1], b"OK")
+        assert b"transparent mode" in _type(fd, b"AT+SOCKETTT", b"leaves)")
+        assert b"[data] b'hello AT\\r\\n'" in _type(fd, b"hello AT", b"\\n'")
+        assert b"[transparent mode ended] OK" in _type(fd, b"+++", b"ended] OK")
+        assert b"1,4,1,127.0.0.1" in _type(fd, b"AT+SOCKET?", b"OK")  # commands again
 
 
 @pytest.mark.parametrize(
