@@ -204,7 +204,7 @@ class Module(ModuleCore):
         command's ``timeout`` is for the module: the time the payload takes on the line
         (``link_rate``, or else the port's baud rate) is added to it."""
         self._require(con_id)
-        rate = self.link_rate or getattr(self.serial, "baudrate", 0) / 10
+        rate = self.link_rate or (getattr(self.serial, "baudrate", 0) or 0) / 10
         view = memoryview(data)
         for start in range(0, len(view), SEND_CHUNK):
             chunk = bytes(view[start : start + SEND_CHUNK])
