@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import serial
 
-import atsock  # noqa: F401  (registers the emu:// URL handler)
+import atsock  # (also registers the emu:// URL handler)
 from at_wire import EmulatorFactory, Wire
-from peers import DnsServer, TcpCollector
+from peers import DnsServer, TcpCollector, TcpEchoServer
 
 TIMEOUT = 5.0
 WHERE = {"pty": ["--pty"], "tcp": ["--tcp", "127.0.0.1:0"]}
@@ -146,6 +146,29 @@ def test_emu_url_opens_an_in_process_emulator_and_closing_stops_it() -> None:
     assert port.emulator is None
     with pytest.raises(RuntimeError, match="stopped"):
         emulator.serve_forever()
+
+
+def test_a_module_on_an_emu_url_knows_its_guard_time_and_line_rate() -> None:
+    """What a pty cannot say, the emu:// port does: with a 0.1 s guard and a paced line
+    the stream still ends with a real escape (the driver's defaults would send '+++'
+    too soon: it would be data)."""
+    with TcpEchoServer() as echo, atsock.Module("emu://?guard_time=0.1&baud=1000000") as m:
+        assert m.guard_time == 0.1 and m.link_rate == 100_000
+        m.open_socket(atsock.SocketType.TCP_CLIENT, *echo.address)
+        payload = bytes(range(256)) * 80
+        with m.transparent(timeout=5.0) as stream:
+            stream.write(payload)
+            received = b""
+            while len(received) < len(payload):
+                received += stream.read(len(payload))
+        assert received == payload
+        m.at()
+    port = serial.serial_for_url("emu://")
+    with pytest.raises(serial.SerialException, match="already open"):
+        port.open()  # (the running emulator stays the port's)
+    assert port.emulator is not None
+    port.close()
+    assert port.emulator is None
 
 
 def test_emu_url_refuses_an_unknown_option() -> None:

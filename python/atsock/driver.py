@@ -58,6 +58,8 @@ MAX_SEEDS = 64
 #: Silence on the port after which a partial frame left behind by a timed-out command
 #: is taken for a lie (a declared length longer than what came) and dropped (resync).
 RESYNC_QUIET = 0.1
+#: The ``+++`` guard time of the firmware (seconds), unless told otherwise.
+GUARD_TIME = 0.02
 #: Longest the next command waits for the late reply of one that failed unanswered.
 RESYNC_WAIT = 0.5
 
@@ -124,7 +126,7 @@ class ModuleCore:
         *,
         baudrate: int = 115200,
         timeout: float = 5.0,
-        guard_time: float = 0.02,
+        guard_time: float | None = None,
         exit_delay: float = 1.0,
         link_rate: float | None = None,
         max_events: int = 10_000,
@@ -133,7 +135,6 @@ class ModuleCore:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.timeout = timeout
-        self.guard_time = guard_time
         self.exit_delay = exit_delay
         self.serial: serial.SerialBase
         if isinstance(port, str):
@@ -144,6 +145,10 @@ class ModuleCore:
             self.serial = port
         #: bytes/s of the link where the port cannot say (a pty in front of a paced emulator)
         self.link_rate = link_rate or getattr(self.serial, "link_rate", None)
+        #: the module's ``+++`` guard time: as given, or as the port knows it (``emu://``)
+        if guard_time is None:
+            guard_time = getattr(self.serial, "guard_time", None) or GUARD_TIME
+        self.guard_time = guard_time
         self.events = EventQueue(max_events)
         self.framing_errors = 0
         self._framer = ResponseFramer()

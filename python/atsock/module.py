@@ -74,9 +74,10 @@ class Module(ModuleCore):
             cid = m.open_socket(atsock.SocketType.TCP_CLIENT, "example.org", 80)
 
     Options: ``timeout`` (default for every command, overridable per call),
-    ``guard_time`` (the module's ``+++`` guard time), ``exit_delay`` (quiet the firmware
-    wants after leaving transparent mode), ``link_rate`` (bytes/s, for a pty in front
-    of a paced emulator), and any pyserial option. Writes wait for room in the port as
+    ``guard_time`` (the module's ``+++`` guard time; by default what an ``emu://`` port
+    says, else 0.02 s), ``exit_delay`` (quiet the firmware wants after leaving transparent
+    mode), ``link_rate`` (bytes/s, for a pty in front of a paced emulator; an ``emu://``
+    port with ``baud`` says it itself), and any pyserial option. Writes wait for room in the port as
     pyserial's do: up to ``write_timeout`` seconds, or, with none (the default), as long
     as the port takes — a UART without flow control always drains; with ``rtscts=True``
     pass a ``write_timeout`` so that a module holding CTS cannot stall a write forever.

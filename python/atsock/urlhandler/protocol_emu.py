@@ -43,13 +43,21 @@ def _options(url: str) -> dict[str, Any]:
 
 
 class Serial(PosixSerial):
-    """A pyserial port whose other end is a freshly started module emulator."""
+    """A pyserial port whose other end is a freshly started module emulator.
+
+    It also tells :class:`atsock.Module` what a pty cannot: the emulator's ``guard_time``
+    and, with ``baud``, its ``link_rate`` (bytes/s)."""
 
     emulator: Emulator | None = None
+    guard_time: float | None = None
+    link_rate: float | None = None
 
     def open(self) -> None:
+        if self.is_open:  # (a second emulator would replace the one serving this port)
+            raise SerialException("Port is already open.")
         url = str(self.port)
-        self.emulator = Emulator(transport="pty", **_options(url)).start()
+        options = _options(url)
+        self.emulator = Emulator(transport="pty", **options).start()
         self._port = self.name = self.portstr = self.emulator.url
         try:
             super().open()
@@ -59,6 +67,9 @@ class Serial(PosixSerial):
             raise
         finally:
             self._port = self.name = self.portstr = url
+        self.guard_time = self.emulator.guard_ns / 1e9
+        baud = options.get("baud")
+        self.link_rate = baud / 10 if baud else None
 
     def close(self) -> None:
         super().close()
