@@ -672,6 +672,8 @@ class ModuleCore:
                         # until here counted for this command, from here on it is late
                         self._pending = None
                         streaming = until_prompt and pending.prompted
+                        if until_prompt and not streaming:
+                            self._tt_late = True  # its '>' may still come (see _on_reply)
                         if payload is not None and not payload_sent and not pending.busy:
                             self._late_payload = (payload, secret)
                             self._owed = len(payload)
@@ -682,9 +684,6 @@ class ModuleCore:
                     if streaming:  # the module entered transparent mode as the wait gave up
                         self.transparent_active = True
                         return pending
-                    if until_prompt:
-                        with self._cond:
-                            self._tt_late = True
                     self._timed_out()
                     raise
                 finally:
