@@ -20,7 +20,7 @@ from atsock.emulator import Emulator
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import open_module
 from fake_module import FakeModule, Step
-from peers import TcpCollector, TlsCertificates
+from peers import TcpCollector, TlsCertificates, wait_until
 
 ROW1 = b"1,4,1,127.0.0.1,9000,-1,-1\r\n"
 SEND = re.compile(rb"AT\+SOCKETSEND=1,(\d+)")
@@ -355,10 +355,8 @@ def test_a_late_payload_going_out_does_not_hold_up_other_waits() -> None:
             sock = atsock.Socket(m, 1, SocketType.TCP_CLIENT)
             with pytest.raises(atsock.Timeout):
                 m.send(1, data, timeout=0.2)
-            deadline = time.monotonic() + 2.0
-            while len(fake.received) < 3000:  # the late payload is going out
-                assert time.monotonic() < deadline, "the late payload never went out"
-                time.sleep(0.01)
+            # the late payload is going out
+            assert wait_until(lambda: len(fake.received) >= 3000), "it never went out"
             sock.settimeout(0.1)
             started = time.monotonic()
             with pytest.raises(atsock.Timeout):
