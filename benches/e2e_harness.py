@@ -181,32 +181,27 @@ def echo_stream(
     view = memoryview(PAYLOAD)
 
     def writer() -> None:
-        started = time.thread_time()
         try:
-            left = size
-            while left > 0:
-                for offset in range(0, len(view), chunk):
-                    piece = view[offset : offset + min(chunk, left)]
-                    stream.write(piece)
-                    left -= len(piece)
-                    if left <= 0:
-                        return
+            with thread_role(usage, "writer"):
+                left = size
+                while left > 0:
+                    for offset in range(0, len(view), chunk):
+                        piece = view[offset : offset + min(chunk, left)]
+                        stream.write(piece)
+                        left -= len(piece)
+                        if left <= 0:
+                            return
         except BaseException as exc:
             failure.append(exc)
-        finally:
-            if usage is not None:
-                usage.add_role("writer", time.thread_time() - started)
 
     thread = threading.Thread(target=writer, name="bench-writer", daemon=True)
     thread.start()
-    started = time.thread_time()
     received = 0
     try:
-        while received < size and not failure:
-            received += len(stream.read(READ_CHUNK, timeout=STEP_TIMEOUT))
+        with thread_role(usage, "reader"):
+            while received < size and not failure:
+                received += len(stream.read(READ_CHUNK, timeout=STEP_TIMEOUT))
     finally:
-        if usage is not None:
-            usage.add_role("reader", time.thread_time() - started)
         thread.join(STEP_TIMEOUT)
     if failure:
         raise failure[0]
@@ -248,28 +243,24 @@ def _pump_concurrently(
 
 
 def _pump_write(fd: int, size: int, chunk: int, usage: Usage | None = None) -> None:
-    started = time.thread_time()
     view = memoryview(PAYLOAD)
     left = size
-    while left > 0:
-        for offset in range(0, len(view), chunk):
-            piece = view[offset : offset + min(chunk, left)]
-            left -= len(piece)
-            while piece:
-                piece = piece[os.write(fd, piece) :]
-            if left <= 0:
-                break
-    if usage is not None:
-        usage.add_role("writer", time.thread_time() - started)
+    with thread_role(usage, "writer"):
+        while left > 0:
+            for offset in range(0, len(view), chunk):
+                piece = view[offset : offset + min(chunk, left)]
+                left -= len(piece)
+                while piece:
+                    piece = piece[os.write(fd, piece) :]
+                if left <= 0:
+                    break
 
 
 def _pump_read(fd: int, size: int, usage: Usage | None = None) -> None:
-    started = time.thread_time()
     got = 0
-    while got < size:
-        got += len(os.read(fd, READ_CHUNK))
-    if usage is not None:
-        usage.add_role("reader", time.thread_time() - started)
+    with thread_role(usage, "reader"):
+        while got < size:
+            got += len(os.read(fd, READ_CHUNK))
 
 
 # --- the bare relay: the same processes and sockets, no atsock code -------------------------
@@ -373,3 +364,15 @@ class Usage:
         finally:
             self.wall += time.perf_counter() - wall
             self.cpu += time.process_time() - cpu
+
+
+@contextlib.contextmanager
+def thread_role(usage: Usage | None, role: str) -> Iterator[None]:
+    """Adds the calling thread's CPU seconds over the block to ``usage``'s ``role``
+    (nothing without a ``usage``), also when the block raises."""
+    started = time.thread_time()
+    try:
+        yield
+    finally:
+        if usage is not None:
+            usage.add_role(role, time.thread_time() - started)
