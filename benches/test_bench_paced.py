@@ -8,8 +8,10 @@ process's CPU: seconds per MiB moved each way, and the share of one core over th
 
 The CPU share is shown beside that of a reference run in the same test: the same
 emulator, line rate and echo, driven by plain blocking ``os.write``/``os.read`` threads
-(no atsock code). Most of the cost is waking up for each burst the paced line delivers
-(every 10 ms), which any reader pays; the reference shows what that costs on this
+(no atsock code). Most of the cost is waking up for the bursts the paced line delivers
+(every 10 ms): the raw reader wakes for each, atsock's stream reader takes
+about two per wake-up while the peer streams (``Module(stream_gather=...)``, on by
+default, see :mod:`atsock.gather`). The reference shows what waking up costs on this
 machine at this moment — the absolute share moves by 2x with the machine's load.
 Two more rows split the share by thread: the one reading the stream and the one
 writing it, each beside its raw counterpart (the rest of atsock's share is mostly its

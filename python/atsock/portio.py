@@ -27,17 +27,26 @@ from __future__ import annotations
 import os
 import select
 import socket
+import stat
+import sys
 import time
 from typing import Any
 
 import serial
 from serial.urlhandler import protocol_socket
 
+from atsock.gather import ReadGather
+
 CHUNK = 65536
 #: A first read shorter than this is a reply or an event, not a stream: no burst.
 BURST_MIN = 1024
 #: Shortest wait asked of a port read through pyserial (no descriptor to select on).
 PORT_MIN_WAIT = 0.1
+#: Linux's device majors of pseudo-terminal slaves: BSD-style (3) and UNIX98 (136-143).
+PTY_MAJORS = frozenset([3, *range(136, 144)])
+#: Elsewhere, pseudo-terminal slaves by name: /dev/pts/N, and the BSD-style /dev/ttysNNN
+#: (macOS) and /dev/ttypN (real ports are /dev/ttyS*, /dev/ttyUSB*, /dev/cu.* ...).
+PTY_NAMES = ("/dev/pts/", "/dev/ttys", "/dev/ttyp")
 
 
 def read_burst(fd: int, view: memoryview, size: int, min_first: int = BURST_MIN) -> int:
@@ -108,8 +117,9 @@ class PortReader:
             return True
         return bool(select.select([self._select_on], [], [], timeout)[0])
 
-    def read(self, timeout: float | None = None) -> bytes:
-        """What the port has now, or within ``timeout`` (default ``poll``) seconds."""
+    def read(self, timeout: float | None = None, gather: ReadGather | None = None) -> bytes:
+        """What the port has now, or within ``timeout`` (default ``poll``) seconds; a
+        stream's reader passes its ``gather`` (see :mod:`atsock.gather`)."""
         limit = self.poll if timeout is None else timeout
         if self._sock is not None or self._fd is not None:
             # a port that is streaming has data more often than not: read first (with
@@ -117,7 +127,13 @@ class PortReader:
             # the last read left it empty: a module sending in bursts with gaps (a paced
             # line, a USB adapter's latency timer) is then waited for first, one read less
             # (a caller that waited already passes no timeout: it reads at once)
-            n = None if self._drained and limit > 0 else self._read_now()
+            wait_first = self._drained and limit > 0
+            if wait_first and gather is not None:
+                napped = gather.nap(limit)
+                if napped:  # a stream's bursts piled up meanwhile: read them at once
+                    limit = max(0.0, limit - napped)
+                    wait_first = False
+            n = None if wait_first else self._read_now()
             if not n:
                 if not self.wait(limit):
                     return b""
@@ -133,6 +149,8 @@ class PortReader:
             if self._fd is not None:  # (a socket hands out all it has in one recv)
                 n = read_burst(self._fd, self._view, n)
             self._drained = n < CHUNK
+            if gather is not None:
+                gather.took(n)
             return bytes(self._view[:n])
         # (VTIMESerial counts its timeout in whole tenths of a second: less never waits)
         limit = max(limit, PORT_MIN_WAIT)
@@ -204,6 +222,30 @@ class PortWriter:
         fd, self._blocking_fd = self._blocking_fd, -1
         if fd is not None and fd >= 0:
             os.close(fd)
+
+
+def uart_rate(port: Any) -> float | None:
+    """Bytes/s the line of a real serial port carries (baud / 10, for 8N1); None for any
+    other port: a pty's baud rate means nothing, a URL handler's is not a line's."""
+    if not isinstance(port, serial.Serial):
+        return None
+    try:
+        fd = port.fileno()
+        mode = os.fstat(fd)
+        name = os.ttyname(fd)
+    except (OSError, AttributeError, ValueError, serial.SerialException):
+        return None
+    if not stat.S_ISCHR(mode.st_mode) or is_pseudo_terminal(mode.st_rdev, name, sys.platform):
+        return None
+    return float(port.baudrate) / 10
+
+
+def is_pseudo_terminal(device: int, name: str, platform: str) -> bool:
+    """Whether the character device ``device`` (``st_rdev``), named ``name``, is a
+    pty's slave end (on Linux by its major number, elsewhere by its name)."""
+    if platform.startswith("linux"):
+        return os.major(device) in PTY_MAJORS
+    return name.startswith(PTY_NAMES)
 
 
 def plain_socket(port: Any) -> socket.socket | None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from atsock._core import PatternWatch
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
+from atsock.gather import ReadGather
 from atsock.inbox import Inbox
 from atsock.types import UdpServerMode
 
@@ -112,6 +113,7 @@ class TransparentStream(io.RawIOBase):
         self._eof = False
         self._exiting = False
         self._writer = EscapeSafeWriter(module.write, module.guard_time)
+        self._gather = ReadGather(module.stream_gather, module.line_rate)
         self.bytes_sent = 0
         self.bytes_received = 0
         #: the module is in transparent mode for this stream (closing must leave it);
@@ -173,6 +175,7 @@ class TransparentStream(io.RawIOBase):
     def _ended(self) -> None:
         """Wakes a blocked read: the stream is ending or over."""
         self._inbox.wake()
+        self._gather.wake()
 
     def readable(self) -> bool:
         return True
@@ -185,6 +188,7 @@ class TransparentStream(io.RawIOBase):
             raise ValueError("transparent mode is over")
         payload = bytes(data)
         self._writer.write(payload)
+        self._gather.wake()  # the peer may answer: its reply is read at once
         self.bytes_sent += len(payload)
         return len(payload)
 
@@ -213,6 +217,7 @@ class TransparentStream(io.RawIOBase):
             pulled = self._module.pull(
                 PULL_WAIT if remaining is None else min(remaining, PULL_WAIT),
                 sys.maxsize if limit is None else limit,
+                self._gather,
             )
             if pulled is None:
                 self._inbox.wait(remaining)
