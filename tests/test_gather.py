@@ -139,6 +139,30 @@ def test_a_pty_or_a_url_port_has_no_known_line_rate() -> None:
     assert uart_rate(serial.serial_for_url("loop://", baudrate=4_000_000)) is None
 
 
+def test_a_serial_ports_line_rate_is_its_baud_rate_over_ten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the machine's own UART, opened read-only and not reconfigured (pyserial's open
+    would set its speed and mode): the port object is pyserial's, only unopened."""
+    paths = ("/dev/ttyS0", "/dev/ttyS1", "/dev/ttyAMA0")
+    fd = next((fd for fd in map(_open_quietly, paths) if fd is not None), None)
+    if fd is None:
+        pytest.skip("this machine has no serial port to look at")
+    try:
+        port = serial.Serial(baudrate=4_000_000)
+        monkeypatch.setattr(port, "fileno", lambda: fd)
+        assert uart_rate(port) == 400_000
+    finally:
+        os.close(fd)
+
+
+def _open_quietly(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+
+
 @pytest.mark.parametrize(
     ("major", "name", "platform", "pty"),
     [
