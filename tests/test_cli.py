@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from atsock.demo import EmulatorProcess
 from peers import TcpEchoServer
 
 ATSOCK = [sys.executable, "-m", "atsock"]
@@ -86,6 +87,16 @@ def test_stream_is_netcat_through_the_module(tcp_emulator: str) -> None:
         host, port = echo.address
         result = run("stream", tcp_emulator, "--tcp", f"{host}:{port}", "--idle", "0.5",
                      input=payload, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == payload
+
+
+def test_stream_through_a_paced_pty_told_its_line_rate() -> None:
+    payload = os.urandom(48 * 1024) + b"+++" + os.urandom(16 * 1024)  # ~0.7 s at 1 Mbaud
+    with contextlib.closing(EmulatorProcess(baud=1_000_000)) as emulator, TcpEchoServer() as echo:
+        host, port = echo.address
+        result = run("stream", emulator.url, "--link-rate", "100000", "--tcp", f"{host}:{port}",
+                     "--idle", "0.5", input=payload, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == payload
 
@@ -168,6 +179,7 @@ def test_term_streams_in_transparent_mode_and_leaves_with_plus_plus_plus(
         (["demo", "--size", "12Q"], "expected a size like"),
         (["demo", "--port", "/dev/null"], "--port and --peer go together"),
         (["stream", "socket://127.0.0.1:1", "--tcp", "127.0.0.1:9"], "error"),
+        (["stream", "x", "--tcp", "127.0.0.1:9", "--link-rate", "0"], "expected a positive"),
     ],
 )
 def test_errors_are_one_clear_line_and_nonzero(args: list[str], message: str) -> None:

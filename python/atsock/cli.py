@@ -39,6 +39,16 @@ def _size(text: str) -> int:
     return int(number) * units[unit]
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 EPILOG_DEMO = """examples:
   atsock demo                             # 64 MiB through an emulated module, unpaced
   atsock demo --size 4M --baud 2000000    # paced like a 2 Mbaud UART
@@ -114,7 +124,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "stream",
         help="netcat through the module: stdin to a peer, the peer to stdout",
         epilog="examples:\n  echo hello | atsock stream /dev/ttyUSB0 --tcp 192.0.2.10:7\n"
-        "  atsock stream socket://127.0.0.1:4000 --udp 127.0.0.1:9999 < data.bin",
+        "  atsock stream socket://127.0.0.1:4000 --udp 127.0.0.1:9999 < data.bin\n"
+        "  atsock stream /dev/pts/7 --link-rate 200000 --tcp 127.0.0.1:7 < data.bin",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _port_args(stream)
@@ -124,6 +135,9 @@ def _build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--tls", type=_host_port, metavar="HOST:PORT", help="a TLS peer")
     stream.add_argument("--idle", type=float, default=1.0, metavar="SECONDS",
                         help="after stdin ends, stop once the peer is quiet this long")  # fmt: skip
+    stream.add_argument("--link-rate", type=_positive, metavar="BYTES/S",
+                        help="the line's speed where the port cannot tell it: a pty of "
+                             "'atsock emulate --baud N' carries N/10")  # fmt: skip
     return parser
 
 
@@ -180,7 +194,9 @@ def _stream(args: argparse.Namespace) -> int:
         kind, peer = SocketType.UDP_CLIENT, args.udp
     else:
         kind, peer = SocketType.SSL_CLIENT, args.tls
-    return run_stream(args.url, kind, peer, baudrate=args.baud, idle=args.idle)
+    return run_stream(
+        args.url, kind, peer, baudrate=args.baud, idle=args.idle, link_rate=args.link_rate
+    )
 
 
 def _emulate(args: argparse.Namespace) -> int:

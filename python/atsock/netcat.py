@@ -25,12 +25,13 @@ def run_stream(
     *,
     baudrate: int = 115200,
     idle: float = 1.0,
+    link_rate: float | None = None,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
 ) -> int:
     source = stdin or sys.stdin.buffer
     sink = stdout or sys.stdout.buffer
-    with Module(url, baudrate=baudrate, timeout=10.0) as module:
+    with Module(url, baudrate=baudrate, timeout=10.0, link_rate=link_rate) as module:
         con_id = module.open_socket(kind, peer[0], peer[1])
         try:
             with module.transparent() as stream:
