@@ -205,3 +205,28 @@ def test_closing_the_module_while_a_full_stream_waits_for_a_reader(
                     received += stream.read(len(payload))
     assert len(received) >= 64 * 1024
     assert received == payload[: len(received)]
+
+
+def test_a_read_under_way_as_the_stream_is_left_does_not_renew_the_lease(
+    make_module: ModuleFactory, echo_server: TcpEchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read pulling the port when the stream is closed from another thread ends after
+    the exit handed the port back: it must not take it again (a reader thread napping on
+    a lease far longer than the exit's budget would leave the exit's OK unread)."""
+    monkeypatch.setattr(atsock.driver, "PULL_LEASE", 5.0)
+    _, module = make_module()
+    module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
+    for _ in range(3):
+        outcome: list[object] = []
+        with module.transparent(timeout=2.0) as stream:
+            reader = threading.Thread(target=_read_into, args=(stream, outcome))
+            reader.start()
+            time.sleep(0.12)  # the read pulls the port, in PULL_WAIT steps
+            started = time.monotonic()
+        reader.join(5.0)
+        assert time.monotonic() - started < 2.0
+        assert outcome == [b""]
+
+
+def _read_into(stream: atsock.TransparentStream, outcome: list[object]) -> None:
+    outcome.append(stream.read(1))

@@ -354,10 +354,11 @@ class ModuleCore:
         chunk there already (one system call per chunk instead of two)."""
         if not self._reader.waitable or self._dead is not None or self._closing:
             return None
-        self._pull_lease = time.monotonic() + timeout + PULL_LEASE
+        lease = self._pull_lease = time.monotonic() + timeout + PULL_LEASE
         with self._port_lock:
             data = self._read_port(timeout, limit, gather)
-        self._pull_lease = time.monotonic() + PULL_LEASE
+        if self._pull_lease == lease:  # (not handed back meanwhile: end_pull, another pull)
+            self._pull_lease = time.monotonic() + PULL_LEASE
         return data
 
     def end_pull(self) -> None:
