@@ -19,7 +19,7 @@ import serial
 import atsock
 from atsock import SocketType
 from atsock.gather import GATHER_BYTES, GATHER_FLOOR, GATHER_MIN, ReadGather
-from atsock.portio import is_pseudo_terminal, uart_rate
+from atsock.portio import PortReader, is_pseudo_terminal, uart_rate
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import open_module
 from peers import TcpCollector, TcpEchoServer
@@ -276,3 +276,44 @@ def test_leaving_transparent_mode_ends_a_gathering_read_at_once(
     assert not reader.is_alive()
     assert outcome == [b""]
     assert time.monotonic() - start < LONG_GATHER / 2
+
+
+def test_closing_the_module_lets_a_gathering_read_finish_before_the_port_closes(
+    collector: TcpCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that waited for bursts reads at once when woken: closing the module wakes
+    it and waits for that read before it closes the descriptor (whose number another
+    file may get at once). Every port read is watched for a port already closed."""
+    reads_of_a_closed_port: list[int] = []
+    read_now = PortReader._read_now
+
+    def watched_read_now(self: PortReader) -> int | None:
+        if not self.port.is_open:
+            reads_of_a_closed_port.append(1)
+        return read_now(self)
+
+    monkeypatch.setattr(PortReader, "_read_now", watched_read_now)
+    outcome: list[object] = []
+    # 2 Mbaud: bursts of 2000 bytes, and a wait of up to 61 ms between reads
+    with open_module("emu://?baud=2000000", stream_gather=LONG_GATHER) as module:
+        module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+        with pytest.raises(atsock.ATError, match="port closed"):  # noqa: SIM117
+            with module.transparent(timeout=5.0) as stream:
+                collector.send_to_client(os.urandom(400_000))  # two seconds of the line
+                reader = threading.Thread(target=_read_until_it_ends, args=(stream, outcome))
+                reader.start()
+                time.sleep(0.5)
+                module.close()
+                reader.join(5.0)
+    assert not reader.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], atsock.ATError), outcome
+    assert not reads_of_a_closed_port
+
+
+def _read_until_it_ends(stream: atsock.TransparentStream, outcome: list[object]) -> None:
+    try:
+        while stream.read(1 << 20):
+            pass
+        outcome.append(b"")
+    except BaseException as exc:
+        outcome.append(exc)

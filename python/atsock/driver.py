@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: How long the reader thread leaves the port to a stream reader that pulled it last.
 PULL_LEASE = 0.05
+#: Longest close() waits for a read under way before it closes the port anyway (a read
+#: lasts at most a stream reader's pull; a late payload's write can take longer).
+CLOSE_READ_WAIT = 1.0
 #: Default ``stream_gather``: at 4 Mbaud, two of the paced emulator's bursts (8 KB).
 STREAM_GATHER = 0.02
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
@@ -239,12 +242,19 @@ class ModuleCore:
             return
         self._closing = True
         self._lease_end.set()
+        if self.transparent_end is not None:
+            self.transparent_end()  # ends a stream reader's wait (it then sees _closing)
         self._thread.join(2.0)
         if self._callback_queue is not None:
             self._callback_queue.put(ModuleRestarted())  # wakes the dispatcher; it sees _closing
-        self._close_port()
-        if self.transparent_end is not None:
-            self.transparent_end()
+        # no read may be under way when the descriptor closes: its number can be reused at
+        # once, and a read then would take another file's bytes (a read sees _closing first)
+        held = self._port_lock.acquire(timeout=CLOSE_READ_WAIT)
+        try:
+            self._close_port()
+        finally:
+            if held:
+                self._port_lock.release()
         with self._cond:
             for conn in self._conns.values():
                 conn.gone = conn.gone or SocketClosed(f"ConID {conn.con_id}: module closed")
