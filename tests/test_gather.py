@@ -3,7 +3,9 @@ without delaying what a reader waits for: a reply to a write, the first data aft
 quiet spell, the end of the stream; and only on a line whose rate is known. First
 :class:`~atsock.gather.ReadGather` on its own (real threads and clocks), then which
 ports have a known line rate, then the driver against the emulator's UART paced at
-4 Mbaud, with a gather limit long enough that a wrong wait shows.
+4 Mbaud. There each wait is bounded by the line's rate (31 ms) and a stream read's
+steps (50 ms), so a wait where there should be none would hardly show in the timing:
+those tests watch the gather's calls instead.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from peers import TcpCollector, TcpEchoServer
 #: the emulator's line: 400 KB/s, in bursts of 4000 bytes every 10 ms
 BAUD = 4_000_000
 BURST = 4000
-#: a gather limit far above any reply's round trip: a wait that should not be shows
+#: a gather limit far above the line's window: the line rate is what bounds each wait
 LONG_GATHER = 2.0
 
 
@@ -109,6 +111,30 @@ def test_a_write_from_another_thread_ends_the_wait() -> None:
     assert gather.nap(0.05) >= 0.04  # the wake was used up by the wait it ended
 
 
+def test_a_wake_that_loses_the_race_to_another_is_no_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two threads wake at once: both see no wake pending, one releases first. That
+    interleaving cannot be made to happen on demand, so the second thread's view is
+    replayed: its ``locked()`` answered before the first one's release."""
+    gather = streaming(0.1, rate=1000.0)
+    quiet = gather._quiet
+    gather.wake()  # the first thread's wake landed
+
+    class SeenBeforeTheFirstWake:
+        def locked(self) -> bool:
+            return True
+
+        def release(self) -> None:
+            quiet.release()
+
+    monkeypatch.setattr(gather, "_quiet", SeenBeforeTheFirstWake())
+    gather.wake()  # the second thread's: a no-op, not a RuntimeError
+    monkeypatch.setattr(gather, "_quiet", quiet)
+    assert gather.nap(10.0) == 0.0  # one wake pending
+    assert gather.nap(10.0) >= 0.05  # and only one
+
+
 def test_wakes_from_many_threads_at_once_are_one_wake() -> None:
     gather = streaming(0.1, rate=1000.0)
     threads = [threading.Thread(target=gather.wake) for _ in range(8)]
@@ -167,7 +193,7 @@ def _open_quietly(path: str) -> int | None:
     ("major", "name", "platform", "pty"),
     [
         (136, "/dev/pts/3", "linux", True),
-        (143, "/dev/pts/70000", "linux", True),
+        (136, "/dev/pts/70000", "linux", True),
         (3, "/dev/ttyp0", "linux", True),
         (4, "/dev/ttyS0", "linux", False),
         (188, "/dev/ttyUSB0", "linux", False),
@@ -205,11 +231,13 @@ def test_a_paced_stream_is_read_several_bursts_at_a_time_and_nothing_is_lost(
     paced_module.open_socket(SocketType.TCP_CLIENT, *collector.address)
     with paced_module.transparent(timeout=5.0) as stream:
         collector.send_to_client(payload)
+        received = bytearray()
         sizes = []
-        while sum(sizes) < len(payload):
-            sizes.append(len(stream.read(1 << 20)))
-        received = stream.bytes_received
-    assert received == len(payload)
+        while len(received) < len(payload):
+            data = stream.read(1 << 20)
+            received += data
+            sizes.append(len(data))
+    assert received == payload
     # the first read after the quiet start is one burst; then each read waits for more
     assert sum(sizes) / len(sizes) >= 2 * BURST, sizes
 
@@ -250,31 +278,34 @@ def test_a_reply_to_a_write_is_read_without_waiting(
     assert "waited" in calls  # (the echoes were streams: the other reads gathered)
 
 
-def test_leaving_transparent_mode_ends_a_gathering_read_at_once(
-    paced_module: atsock.Module, collector: TcpCollector
+def test_leaving_transparent_mode_ends_a_gathering_read(
+    paced_module: atsock.Module, collector: TcpCollector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A read in the middle of a stream, while the stream is closed from another thread:
+    it returns the end of the stream, and the exit wakes the gather (the host writes
+    nothing here, so every wake is the exit's)."""
+    wakes: list[int] = []
+    wake = ReadGather.wake
+
+    def watched_wake(self: ReadGather) -> None:
+        wakes.append(1)
+        wake(self)
+
+    monkeypatch.setattr(ReadGather, "wake", watched_wake)
     paced_module.open_socket(SocketType.TCP_CLIENT, *collector.address)
-    outcome: list[bytes | BaseException] = []
+    outcome: list[object] = []
     with paced_module.transparent(timeout=5.0) as stream:
-        collector.send_to_client(os.urandom(2 * BURST))
-        received = 0
-        while received < 2 * BURST:
-            received += len(stream.read(1 << 20))
-
-        def read() -> None:
-            try:
-                outcome.append(stream.read(1 << 20))
-            except BaseException as exc:
-                outcome.append(exc)
-
-        reader = threading.Thread(target=read)
+        collector.send_to_client(os.urandom(100 * BURST))  # one second of the line
+        reader = threading.Thread(target=_read_until_it_ends, args=(stream, outcome))
         reader.start()
-        time.sleep(0.1)  # the reader is waiting for more bursts now
+        time.sleep(0.3)  # the reader gathers bursts now
+        assert not wakes
         start = time.monotonic()
         stream.close()
         reader.join(LONG_GATHER)
     assert not reader.is_alive()
     assert outcome == [b""]
+    assert wakes
     assert time.monotonic() - start < LONG_GATHER / 2
 
 

@@ -11,12 +11,16 @@ bursts: what a USB-serial adapter's latency timer does in hardware, and what
 
 It gathers only on a line whose rate is known (a real serial port's baud rate, or
 ``link_rate``): a wait lets at most about :data:`GATHER_BYTES` pile up in the kernel,
-far less than a tty's buffer, so a real UART loses nothing. On a port of unknown
-speed (a pty, a TCP port) a wait could stall a fast sender instead, so there is none.
+far less than a serial port's tty buffer (64 KiB or more), so a real UART loses
+nothing; a pty holds about as much, so a paced sender on one may at worst wait for
+room. On a port of unknown speed (a pty, a TCP port) a wait could stall a fast sender,
+so there is none.
 
-The wait never delays what a reader is likely waiting for:
-- after the host wrote to the stream (a reply may be on its way), the next read does
-  not wait, and a write from another thread ends a wait at once;
+The wait spares what a reader is likely waiting for:
+- the first read after the host wrote to the stream (a reply may be on its way) does
+  not wait, and a write from another thread ends a wait at once (a reply to the early
+  bytes of a long write, or one that lands just after that first read, can still wait
+  for up to the window);
 - after a read of under :data:`GATHER_MIN` bytes (a reply, a message, the first data
   after a quiet spell) the next read does not wait either, nor after a read of
   :data:`GATHER_BYTES` or more (the line is faster than its rate said).

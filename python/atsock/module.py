@@ -80,12 +80,12 @@ class Module(ModuleCore):
     port with ``baud`` says it itself), ``stream_gather`` (default 0.02 s: on a line of
     known rate, a real serial port's or ``link_rate``, a transparent stream's reader
     waits up to this long between port reads while the peer streams, to take several of
-    the line's bursts per wake-up; never right after a write, never for more than about
-    12 KiB of the line; 0 reads each burst as it lands, see :mod:`atsock.gather`), and
-    any pyserial option. Writes wait for room in the port as pyserial's do: up to
-    ``write_timeout`` seconds, or, with none (the default), as long as the port takes —
-    a UART without flow control always drains; with ``rtscts=True`` pass a
-    ``write_timeout`` so that a module holding CTS cannot stall a write forever.
+    the line's bursts per wake-up; not in the first read after a write, never for more
+    than about 12 KiB of the line; 0 reads each burst as it lands, see
+    :mod:`atsock.gather`), and any pyserial option. Writes wait for room in the port as
+    pyserial's do: up to ``write_timeout`` seconds, or, with none (the default), as long
+    as the port takes — a UART without flow control always drains; with ``rtscts=True``
+    pass a ``write_timeout`` so that a module holding CTS cannot stall a write forever.
     """
 
     def __enter__(self) -> Module:
