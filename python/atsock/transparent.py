@@ -114,6 +114,9 @@ class TransparentStream(io.RawIOBase):
         self._exiting = False
         self._writer = EscapeSafeWriter(module.write, module.guard_time)
         self._gather = ReadGather(module.stream_gather, module.line_rate)
+        #: what the port reads are given: no gather where it never waits (a line of
+        #: unknown rate, or gathering off), so a fast stream's reads skip its bookkeeping
+        self._read_gather = self._gather if self._gather.window else None
         self.bytes_sent = 0
         self.bytes_received = 0
         #: the module is in transparent mode for this stream (closing must leave it);
@@ -217,7 +220,7 @@ class TransparentStream(io.RawIOBase):
             pulled = self._module.pull(
                 PULL_WAIT if remaining is None else min(remaining, PULL_WAIT),
                 sys.maxsize if limit is None else limit,
-                self._gather,
+                self._read_gather,
             )
             if pulled is None:
                 self._inbox.wait(remaining)
