@@ -66,7 +66,7 @@ def value_row(
     reference: float | None = None,
     reference_label: str = "",
 ) -> dict[str, object]:
-    """A table row that is a value against a target, not a ratio (see conftest.py); a
+    """A table row that is a value against a target, not a ratio (see summary_table.py); a
     ``reference`` (the same measure of another run in this one) is shown beside it."""
     return {
         "measure": measure,
@@ -79,10 +79,49 @@ def value_row(
     }
 
 
-def pedantic(benchmark: BenchmarkFixture, target: Callable[[], object], rounds: int) -> None:
-    """Times ``rounds`` calls of ``target`` (one call when benchmarks are disabled)."""
+def pedantic(
+    benchmark: BenchmarkFixture,
+    target: Callable[[], object],
+    rounds: int,
+    paired_with: Callable[[], object] | None = None,
+    block: int = 1,
+) -> None:
+    """Times ``rounds`` calls of ``target`` (one call when benchmarks are disabled).
+
+    With ``paired_with`` (a baseline), the rounds alternate with as many calls of it,
+    ``block`` at a time (see :class:`PairedBaseline`); their seconds go to
+    ``extra_info["paired_baseline_seconds"]``, and the table compares atsock with
+    those (see summary_table.py). Load that drifts over the run then weighs on both
+    sides of a ratio."""
     run: Callable[..., object] = benchmark.pedantic  # untyped in pytest-benchmark
-    run(target, rounds=rounds, iterations=1, warmup_rounds=0)
+    setup = None
+    if paired_with is not None:
+        setup = PairedBaseline(paired_with, rounds, block)
+        benchmark.extra_info["paired_baseline_seconds"] = setup.seconds
+    run(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
+
+
+class PairedBaseline:
+    """A benchmark's per-round setup that runs ``baseline`` ``block`` times, each timed
+    into :attr:`seconds`, before every ``block``-th round: the timed rounds and the
+    baseline's alternate in blocks, as many of each, for ``rounds`` rounds."""
+
+    def __init__(self, baseline: Callable[[], object], rounds: int, block: int = 1) -> None:
+        if block < 1:
+            raise ValueError(f"block must be at least 1, not {block}")
+        self.baseline = baseline
+        self.rounds = rounds
+        self.block = block
+        self.seconds: list[float] = []
+        self._started = 0
+
+    def __call__(self) -> None:
+        if self._started % self.block == 0:
+            for _ in range(min(self.block, self.rounds - self._started)):
+                started = time.perf_counter()
+                self.baseline()
+                self.seconds.append(time.perf_counter() - started)
+        self._started += 1
 
 
 class EchoPeerProcess:

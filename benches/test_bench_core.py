@@ -1,8 +1,9 @@
 """Throughput of the Rust core against pure-Python baselines, measured in one run.
 
-Each measure is a ``benchmark.group`` holding an atsock benchmark and its baseline from
-:mod:`naive`; ``conftest.py`` turns the pairs into the summary table. Before anything is
-timed, both implementations must give identical results on the very input being timed.
+Each measure is a ``benchmark.group`` holding an atsock benchmark whose rounds alternate
+with rounds of its baseline from :mod:`naive`; ``summary_table.py`` turns them into the
+summary table. Before anything is timed, both implementations must give identical
+results on the very input being timed, and each round's result is checked.
 
 With ``--benchmark-disable`` (the normal test run) every benchmark runs once on a small
 input, so the file doubles as a fast agreement test.
@@ -11,12 +12,13 @@ input, so the file doubles as a fast agreement test.
 from __future__ import annotations
 
 from itertools import zip_longest
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import atsock
+from e2e_harness import pedantic
 from mixed_stream import DEFAULT_SIZE, MixedStream, chunked, generate
 from naive import FrameTuple, NaiveFramer, NaiveGuard, NaivePacketizer
 from naive import format_params as naive_format_params
@@ -29,8 +31,9 @@ STREAM_CHUNK = 65536
 FRAMER_TARGETS = {64: 4, 65536: 8}  # atsock at least this many times the baseline
 STREAM_TARGET_MBPS = 1000
 PARAM_LISTS = 50_000
-ATSOCK_ROUNDS = 5
-NAIVE_ROUNDS = 3
+#: rounds of atsock, each after a round of the baseline: the table takes the median of
+#: the rounds' ratios, so drifting load weighs on both sides alike
+ROUNDS = 5
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -69,11 +72,25 @@ def bench_fixture(request: pytest.FixtureRequest) -> BenchmarkFixture:
     return fixture
 
 
-def run(benchmark: BenchmarkFixture, impl: str, target: Callable[..., Any], *args: Any) -> Any:
-    benchmark.extra_info["impl"] = impl
-    rounds = ATSOCK_ROUNDS if impl == "atsock" else NAIVE_ROUNDS
-    pedantic: Callable[..., Any] = benchmark.pedantic  # untyped in pytest-benchmark
-    return pedantic(target, args=args, rounds=rounds, iterations=1, warmup_rounds=0)
+def run(
+    benchmark: BenchmarkFixture,
+    atsock_round: Callable[[], object],
+    naive_round: Callable[[], object],
+) -> None:
+    """Times ``atsock_round`` for ROUNDS rounds, each right after a ``naive_round`` (its
+    baseline, timed apart: see :func:`~e2e_harness.pedantic`)."""
+    benchmark.extra_info["impl"] = "atsock"
+    pedantic(benchmark, atsock_round, ROUNDS, paired_with=naive_round)
+
+
+def checked(call: Callable[[], object], want: object) -> Callable[[], None]:
+    """A round that fails unless ``call()`` gives ``want``."""
+
+    def round_() -> None:
+        got = call()
+        assert got == want, f"a timed round gave {got!r}, not {want!r}"
+
+    return round_
 
 
 # --- response framer ---------------------------------------------------------------
@@ -142,8 +159,7 @@ def frame_naive(chunks: list[bytes]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("chunk", FRAMER_CHUNKS)
-@pytest.mark.parametrize("impl", ["atsock", "naive"])
-def test_framer(request: pytest.FixtureRequest, stream: MixedStream, chunk: int, impl: str) -> None:
+def test_framer(request: pytest.FixtureRequest, stream: MixedStream, chunk: int) -> None:
     check_framers_agree(stream, chunk)
     benchmark = bench_fixture(request)
     chunks = chunked(stream.data, chunk)
@@ -151,8 +167,11 @@ def test_framer(request: pytest.FixtureRequest, stream: MixedStream, chunk: int,
     benchmark.extra_info.update(bytes=len(stream.data), chunk=chunk, frames=stream.frames)
     if chunk in FRAMER_TARGETS:
         benchmark.extra_info["target_ratio"] = FRAMER_TARGETS[chunk]
-    frames, _ = run(benchmark, impl, frame_atsock if impl == "atsock" else frame_naive, chunks)
-    assert frames == stream.frames
+    run(
+        benchmark,
+        checked(lambda: frame_atsock(chunks)[0], stream.frames),
+        checked(lambda: frame_naive(chunks)[0], stream.frames),
+    )
 
 
 # --- +++ guard ----------------------------------------------------------------------
@@ -171,8 +190,7 @@ def drive_guard(guard: GuardLike, events: list[Event]) -> tuple[int, int]:
     return forwarded, escapes
 
 
-@pytest.mark.parametrize("impl", ["atsock", "naive"])
-def test_guard(request: pytest.FixtureRequest, stream_bytes: bytes, impl: str) -> None:
+def test_guard(request: pytest.FixtureRequest, stream_bytes: bytes) -> None:
     events = guard_events(stream_bytes, STREAM_CHUNK)
     expected = guard_outputs(atsock.Guard(), events)
     if "guard" not in _agreed:
@@ -185,9 +203,12 @@ def test_guard(request: pytest.FixtureRequest, stream_bytes: bytes, impl: str) -
     benchmark.extra_info.update(
         bytes=len(stream_bytes), chunk=STREAM_CHUNK, target_mbps=STREAM_TARGET_MBPS
     )
-    new: Callable[[], GuardLike] = atsock.Guard if impl == "atsock" else NaiveGuard
-    forwarded, seen = run(benchmark, impl, lambda: drive_guard(new(), events))
-    assert (forwarded, seen) == (sum(len(out) for _, out in expected), escapes)
+    want = (sum(len(out) for _, out in expected), escapes)
+    run(
+        benchmark,
+        checked(lambda: drive_guard(atsock.Guard(), events), want),
+        checked(lambda: drive_guard(NaiveGuard(), events), want),
+    )
 
 
 # --- packetizer ---------------------------------------------------------------------
@@ -215,8 +236,7 @@ def drive_packetizer(p: PacketizerLike, events: list[Event]) -> int:
     return packets + (p.flush() is not None)
 
 
-@pytest.mark.parametrize("impl", ["atsock", "naive"])
-def test_packetizer(request: pytest.FixtureRequest, stream_bytes: bytes, impl: str) -> None:
+def test_packetizer(request: pytest.FixtureRequest, stream_bytes: bytes) -> None:
     events = packetizer_events(stream_bytes, STREAM_CHUNK)
     expected = packetizer_outputs(atsock.Packetizer(), events)
     if "packetizer" not in _agreed:
@@ -228,9 +248,11 @@ def test_packetizer(request: pytest.FixtureRequest, stream_bytes: bytes, impl: s
     benchmark.extra_info.update(
         bytes=len(stream_bytes), chunk=STREAM_CHUNK, target_mbps=STREAM_TARGET_MBPS
     )
-    new: Callable[[], PacketizerLike] = atsock.Packetizer if impl == "atsock" else NaivePacketizer
-    packets = run(benchmark, impl, lambda: drive_packetizer(new(), events))
-    assert packets == len(expected)
+    run(
+        benchmark,
+        checked(lambda: drive_packetizer(atsock.Packetizer(), events), len(expected)),
+        checked(lambda: drive_packetizer(NaivePacketizer(), events), len(expected)),
+    )
 
 
 # --- AT parameters ------------------------------------------------------------------
@@ -246,8 +268,7 @@ def params_naive(lines: list[bytes]) -> int:
     return sum(len(fmt(parse(line))) for line in lines)
 
 
-@pytest.mark.parametrize("impl", ["atsock", "naive"])
-def test_params(request: pytest.FixtureRequest, small: bool, impl: str) -> None:
+def test_params(request: pytest.FixtureRequest, small: bool) -> None:
     lines = param_lists(PARAM_LISTS // 10 if small else PARAM_LISTS)
     for line in lines:
         values = atsock.parse_params(line)
@@ -256,4 +277,9 @@ def test_params(request: pytest.FixtureRequest, small: bool, impl: str) -> None:
     benchmark = bench_fixture(request)
     benchmark.group = "params parse+format"
     benchmark.extra_info.update(bytes=sum(map(len, lines)), lists=len(lines))
-    run(benchmark, impl, params_atsock if impl == "atsock" else params_naive, lines)
+    want = params_atsock(lines)
+    run(
+        benchmark,
+        checked(lambda: params_atsock(lines), want),
+        checked(lambda: params_naive(lines), want),
+    )

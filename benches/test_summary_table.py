@@ -1,0 +1,103 @@
+"""The summary table's arithmetic (what a row says follows from the rounds it was given),
+and the alternation of atsock's rounds with the baseline's that its ratios rely on.
+
+The benchmarks' own runs exercise the table only under ``make bench``; these check it
+in ``make test`` too, on pytest-benchmark's real ``Stats`` fed with chosen rounds.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from pytest_benchmark.stats import Stats
+
+from e2e_harness import PairedBaseline
+from summary_table import HEADER, render, table
+
+GROUP = "echo"
+SIZE = 90_000_000
+
+
+def _bench(impl: str, rounds: list[float], **extra_info: object) -> SimpleNamespace:
+    stats = Stats()
+    for seconds in rounds:
+        stats.update(seconds)
+    info = {"impl": impl, "bytes": SIZE, "target_ratio": 0.7, **extra_info}
+    return SimpleNamespace(group=GROUP, name=impl, has_error=False, stats=stats, extra_info=info)
+
+
+#: ratios per round 0.75, 0.5, 0.9, 0.6, 1.0 (median 0.75); the medians' ratio is 0.9
+OURS = [1.0, 2.0, 1.0, 1.0, 4.0]
+PAIRED = [0.75, 1.0, 0.9, 0.6, 4.0]
+
+
+def test_paired_rounds_give_the_median_of_the_rounds_ratios() -> None:
+    header, row = table([_bench("atsock", OURS, paired_baseline_seconds=PAIRED)])
+    assert header == HEADER
+    assert row == [GROUP, "90 MB/s", "100 MB/s (paired)", "0.75x", ">= 0.7x baseline", "yes"]
+
+
+def test_a_paired_miss_is_a_miss_though_the_medians_would_meet_it() -> None:
+    paired = [0.6, 1.0, 0.9, 0.6, 2.0]  # ratios 0.6, 0.5, 0.9, 0.6, 0.5; medians' 0.9
+    row = table([_bench("atsock", OURS, paired_baseline_seconds=paired)])[1]
+    assert row[3:] == ["0.60x", ">= 0.7x baseline", "NO"]
+
+
+def test_a_reference_run_is_paired_with_its_own_baseline_rounds() -> None:
+    ours = _bench("atsock", OURS, paired_baseline_seconds=PAIRED)
+    relay = _bench(
+        "relay",
+        [1.0, 1.0, 1.0, 1.0, 1.0],
+        paired_baseline_seconds=[0.5, 0.6, 0.7, 0.8, 0.9],
+        label="bare relay",
+    )
+    reference = table([ours, relay])[2]
+    assert reference == [
+        f"{GROUP}: bare relay",
+        "90 MB/s",
+        "129 MB/s",
+        "0.70x",
+        "atsock = 1.00x of it",
+        "-",
+    ]
+
+
+def test_without_pairing_the_group_baseline_and_medians_are_compared() -> None:
+    baseline = _bench("baseline", [0.9, 0.8, 1.0])
+    row = table([_bench("atsock", OURS), baseline])[1]
+    assert row[1:4] == ["90 MB/s", "100 MB/s", "0.90x"]
+
+
+def test_pairing_that_lost_rounds_is_not_trusted() -> None:
+    # fewer baseline rounds than timed rounds: which pairs with which is unknown
+    row = table([_bench("atsock", OURS, paired_baseline_seconds=PAIRED[:3])])[1]
+    assert row[2:] == ["-", "-", ">= 0.7x baseline", "-"]
+
+
+def test_failed_benchmarks_are_left_out_and_columns_line_up() -> None:
+    failed = _bench("atsock", OURS)
+    failed.has_error = True
+    assert table([failed]) == [HEADER]
+    lines = render(table([_bench("atsock", OURS, paired_baseline_seconds=PAIRED)]))
+    assert len(lines) == 3
+    assert len({line.index("|") for line in (lines[0], lines[2])}) == 1
+    assert set(lines[1]) <= {"-", "+"}
+
+
+def test_paired_baseline_alternates_in_blocks() -> None:
+    log: list[str] = []
+    paired = PairedBaseline(lambda: log.append("b"), rounds=7, block=3)
+    for _ in range(7):
+        paired()  # pytest-benchmark's setup, before each round
+        log.append("a")
+    assert "".join(log) == "bbbaaabbbaaaba"
+    assert len(paired.seconds) == 7 and all(s >= 0 for s in paired.seconds)
+
+
+def test_paired_baseline_of_one_pairs_every_round() -> None:
+    log: list[str] = []
+    paired = PairedBaseline(lambda: log.append("b"), rounds=3)
+    for _ in range(3):
+        paired()
+        log.append("a")
+    assert "".join(log) == "bababa"
