@@ -3,14 +3,16 @@
 pyserial's ``read(n)`` waits for ``n`` bytes or the timeout; for a stream we want
 "whatever has arrived, as soon as it arrives". Ports backed by a file descriptor
 (``/dev/tty*``, ptys, ``socket://``) are read with ``os.read``/``recv`` in chunks of up
-to 64 KiB, waiting in ``select`` only when nothing is there; anything else
+to 256 KiB, waiting in ``select`` only when nothing is there; anything else
 (``loop://``, ``rfc2217://``) falls back to ``read(in_waiting or 1)``.
 
 A tty hands out what its line discipline holds, a few KiB per ``read``; a stream at
 full speed has the next few KiB there at once. :func:`read_burst` reads on while more
 is there, so that everything done per read in Python (framing, dispatch, the stream's
 bookkeeping; in the emulator the ``+++`` guard, the packetizer and the send) is done
-once per burst of up to 64 KiB instead of once per few KiB.
+once per burst of up to 256 KiB instead of once per few KiB (a stream faster than its
+reader fills whole bursts: 256 KiB against 64 KiB moved the transparent echo from 0.73
+to 0.76x of the raw pty: medians of 8 alternating runs, better in 7).
 
 pyserial's POSIX ``write`` copies the rest of the data after every partial write (a
 pty takes about 4 KiB at a time: a 64 KiB write copies ~0.5 MiB) and calls ``select``
@@ -37,7 +39,7 @@ from serial.urlhandler import protocol_socket
 
 from atsock.gather import ReadGather
 
-CHUNK = 65536
+CHUNK = 256 * 1024
 #: A first read shorter than this is a reply or an event, not a stream: no burst.
 BURST_MIN = 1024
 #: Shortest wait asked of a port read through pyserial (no descriptor to select on).
@@ -79,7 +81,7 @@ class PortReader:
     def __init__(self, port: Any, poll: float = 0.05) -> None:
         self.port = port
         self.poll = poll
-        # one reusable buffer, then an exact-size copy: reading straight into a 64 KiB
+        # one reusable buffer, then an exact-size copy: reading straight into a CHUNK
         # bytes object and shrinking it fragments the heap a little on every read
         self._buffer = bytearray(CHUNK)
         self._view = memoryview(self._buffer)

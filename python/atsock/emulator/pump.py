@@ -5,7 +5,7 @@ One Python loop that moves both directions of a full-speed stream, one 4 KiB pty
 at a time, between select() calls, was the ceiling of end-to-end transparent
 throughput. While the module streams to a TCP peer (no TLS, no UDP datagram rules)
 unpaced and with no fault pending, a :class:`TransparentPump` owns the UART and that
-socket instead: one thread reads the UART in bursts (all it has at once, up to 64 KiB:
+socket instead: one thread reads the UART in bursts (all it has at once, up to 256 KiB:
 see :func:`~atsock.portio.read_burst`), runs the ``+++`` guard and the packetizer
 and sends to the peer; the other receives from the peer and writes the UART. Each
 waits in ``poll`` only when its descriptor is not ready, together with a wake-up pipe.
@@ -30,7 +30,10 @@ from collections.abc import Callable
 from atsock._core import Guard, Packetizer
 from atsock.portio import read_burst
 
-#: Most bytes one burst from the UART or one receive from the peer brings.
+#: Most bytes one burst from the UART brings (the host streaming at full speed fills
+#: it: the guard, the packetizer and a send then run once per 256 KiB).
+BURST_SIZE = 256 * 1024
+#: Most bytes one receive from the peer brings.
 READ_SIZE = 65536
 
 
@@ -144,7 +147,7 @@ class TransparentPump:
         readable = self._poller(self._fd, select.POLLIN)
         writable = self._poller(self._sock.fileno(), select.POLLOUT)
         guard, fd = self._guard, self._fd
-        buffer = memoryview(bytearray(READ_SIZE))
+        buffer = memoryview(bytearray(BURST_SIZE))
         if self.unsent:
             pending, self.unsent = self.unsent, b""
             if not self._send(memoryview(pending), writable):
