@@ -73,6 +73,35 @@ def test_reads_smaller_than_a_burst_return_the_rest_in_order(
         assert stream.bytes_received == len(payload)
 
 
+def test_reads_of_64_kib_take_their_bursts_themselves(
+    module: atsock.Module, collector: TcpCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader asking for 64 KiB at a time (``atsock stream`` does) while the peer sends
+    at full speed: each port read stops at what the reader can take, so no burst has to
+    go through the inbox (the port reads up to 256 KiB for a reader that can take it)."""
+    module.open_socket(SocketType.TCP_CLIENT, *collector.address)
+    payload = os.urandom(2_000_000)
+    with module.transparent(timeout=2.0) as stream:
+        queued: list[int] = []
+        put = stream._inbox.put
+        monkeypatch.setattr(
+            stream._inbox, "put", lambda data, *a: queued.append(len(data)) or put(data, *a)
+        )
+
+        def send() -> None:
+            time.sleep(0.2)  # this thread reads the port by then (the reader thread waits)
+            collector.send_to_client(payload)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        received = bytearray()
+        while len(received) < len(payload):
+            received += stream.read(65536)
+        sender.join(5.0)
+        assert received == payload
+        assert queued == []
+
+
 def test_reads_with_pauses_longer_than_the_lease_lose_nothing(
     module: atsock.Module, echo_server: TcpEchoServer
 ) -> None:

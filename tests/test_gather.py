@@ -318,10 +318,10 @@ def test_closing_the_module_lets_a_gathering_read_finish_before_the_port_closes(
     reads_of_a_closed_port: list[int] = []
     read_now = PortReader._read_now
 
-    def watched_read_now(self: PortReader) -> int | None:
+    def watched_read_now(self: PortReader, view: memoryview) -> int | None:
         if not self.port.is_open:
             reads_of_a_closed_port.append(1)
-        return read_now(self)
+        return read_now(self, view)
 
     monkeypatch.setattr(PortReader, "_read_now", watched_read_now)
     outcome: list[object] = []

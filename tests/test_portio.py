@@ -12,6 +12,7 @@ import os
 import pathlib
 import select
 import signal
+import socket
 import threading
 import time
 import tty
@@ -22,7 +23,7 @@ import serial
 
 import atsock
 from atsock.emulator import Emulator
-from atsock.portio import PortReader, PortWriter, read_burst
+from atsock.portio import CHUNK_FLOOR, PortReader, PortWriter, read_burst
 
 
 @pytest.fixture
@@ -86,6 +87,28 @@ def test_a_read_takes_everything_there_in_one_burst(pty_port: tuple[int, serial.
     assert PortReader(port).read() == burst[:written]
 
 
+def test_a_read_takes_no_more_than_its_caller_can_but_never_a_small_piece() -> None:
+    """A stream's reader that can take 100 KiB gets at most that from one read (what it
+    cannot take would go through the inbox); one that can take 10 bytes still gets up to
+    CHUNK_FLOOR, since reads capped smaller would cost a wake-up each. (A TCP port: all
+    of the data is there at once, as a burst of a fast stream is.)"""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = serial.serial_for_url(f"socket://127.0.0.1:{server.getsockname()[1]}", timeout=0)
+        conn, _ = server.accept()
+        with conn, contextlib.closing(port):
+            data = os.urandom(300 * 1024)
+            conn.sendall(data)
+            time.sleep(0.2)  # (most of it in the port's receive buffer)
+            reader = PortReader(port)
+            sizes = [len(reader.read(timeout=2.0, size=100 * 1024))]
+            got = sizes[0]
+            while got < len(data):
+                sizes.append(len(reader.read(timeout=2.0, size=10)))
+                got += sizes[-1]
+    assert 0 < sizes[0] <= 100 * 1024
+    assert 0 < max(sizes[1:]) <= CHUNK_FLOOR
+
+
 def test_after_a_read_that_took_everything_the_next_one_waits_first(
     pty_port: tuple[int, serial.Serial], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,7 +119,9 @@ def test_after_a_read_that_took_everything_the_next_one_waits_first(
     calls: list[str] = []
     real_select, real_read = select.select, reader._read_now
     monkeypatch.setattr(select, "select", lambda *a: calls.append("wait") or real_select(*a))
-    monkeypatch.setattr(reader, "_read_now", lambda: calls.append("_read_now") or real_read())
+    monkeypatch.setattr(
+        reader, "_read_now", lambda view: calls.append("_read_now") or real_read(view)
+    )
     os.write(master, b"second")
     assert reader.read() == b"second"
     assert calls == ["wait", "_read_now"]  # no read that could only find the port empty

@@ -26,7 +26,7 @@ from atsock._core import Frame, FramingError, ResponseFramer
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
 from atsock.events import EventQueue, parse_event
 from atsock.gather import ReadGather
-from atsock.portio import PortReader, PortWriter, close_port, uart_rate
+from atsock.portio import CHUNK, PortReader, PortWriter, close_port, uart_rate
 from atsock.types import (
     Event,
     ModuleRestarted,
@@ -388,7 +388,7 @@ class ModuleCore:
         if self._closing or self._dead is not None:
             return b""
         try:
-            data = self._reader.read(timeout, gather)
+            data = self._reader.read(timeout, gather, room or CHUNK)
         except (OSError, serial.SerialException, ValueError, TypeError) as exc:
             if not self._closing:
                 self._port_failed(exc)

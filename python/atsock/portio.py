@@ -40,6 +40,9 @@ from serial.urlhandler import protocol_socket
 from atsock.gather import ReadGather
 
 CHUNK = 256 * 1024
+#: A read for a caller that can take less still takes up to this much (the rest waits
+#: in the stream's inbox): reads capped at a small size would cost a wake-up each.
+CHUNK_FLOOR = 64 * 1024
 #: A first read shorter than this is a reply or an event, not a stream: no burst.
 BURST_MIN = 1024
 #: Shortest wait asked of a port read through pyserial (no descriptor to select on).
@@ -102,13 +105,13 @@ class PortReader:
         #: the port has a descriptor: :meth:`wait` really waits for it
         self.waitable = self._select_on is not None
 
-    def _read_now(self) -> int | None:
-        """Bytes read into the buffer without waiting (0: none, or end of file); None if
+    def _read_now(self, view: memoryview) -> int | None:
+        """Bytes read into ``view`` without waiting (0: none, or end of file); None if
         the port would block."""
         try:
             if self._sock is not None:
-                return self._sock.recv_into(self._buffer)
-            return os.readv(self._fd, [self._buffer])
+                return self._sock.recv_into(view)
+            return os.readv(self._fd, [view])
         except BlockingIOError:
             return None
 
@@ -119,11 +122,15 @@ class PortReader:
             return True
         return bool(select.select([self._select_on], [], [], timeout)[0])
 
-    def read(self, timeout: float | None = None, gather: ReadGather | None = None) -> bytes:
+    def read(
+        self, timeout: float | None = None, gather: ReadGather | None = None, size: int = CHUNK
+    ) -> bytes:
         """What the port has now, or within ``timeout`` (default ``poll``) seconds; a
-        stream's reader passes its ``gather`` (see :mod:`atsock.gather`)."""
+        stream's reader passes its ``gather`` (see :mod:`atsock.gather`) and the ``size``
+        it can take: the read takes at most that, or :data:`CHUNK_FLOOR` if that is less."""
         limit = self.poll if timeout is None else timeout
         if self._sock is not None or self._fd is not None:
+            view = self._view if size >= CHUNK else self._view[: max(size, CHUNK_FLOOR)]
             # a port that is streaming has data more often than not: read first (with
             # pyserial's VMIN=0 a tty with nothing to read returns 0, not EAGAIN), unless
             # the last read left it empty: a module sending in bursts with gaps (a paced
@@ -135,11 +142,11 @@ class PortReader:
                 if napped:  # a stream's bursts piled up meanwhile: read them at once
                     limit = max(0.0, limit - napped)
                     wait_first = False
-            n = None if wait_first else self._read_now()
+            n = None if wait_first else self._read_now(view)
             if not n:
                 if not self.wait(limit):
                     return b""
-                n = self._read_now()
+                n = self._read_now(view)
                 if n is None:
                     return b""
                 if not n:  # readable with nothing to read: the other end is gone
@@ -149,8 +156,8 @@ class PortReader:
                         else "the module's port reached end of file"
                     )
             if self._fd is not None:  # (a socket hands out all it has in one recv)
-                n = read_burst(self._fd, self._view, n)
-            self._drained = n < CHUNK
+                n = read_burst(self._fd, view, n)
+            self._drained = n < len(view)
             if gather is not None:
                 gather.took(n)
             return bytes(self._view[:n])
