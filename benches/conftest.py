@@ -39,6 +39,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     rows = table(config._benchmarksession.benchmarks)  # type: ignore[attr-defined]
     if len(rows) == 1:
         return
-    terminalreporter.write_sep("=", "atsock vs baseline (median round)")
+    terminalreporter.write_sep(
+        "=", "atsock vs baseline (median rounds; paired: the median of the rounds' ratios)"
+    )
     for line in render(rows):
         terminalreporter.write_line(line)

@@ -89,22 +89,25 @@ def pedantic(
     """Times ``rounds`` calls of ``target`` (one call when benchmarks are disabled).
 
     With ``paired_with`` (a baseline), the rounds alternate with as many calls of it,
-    ``block`` at a time (see :class:`PairedBaseline`); their seconds go to
-    ``extra_info["paired_baseline_seconds"]``, and the table compares atsock with
+    ``block`` at a time, in the order ABBA (see :class:`PairedBaseline`); their seconds
+    go to ``extra_info["paired_baseline_seconds"]``, and the table compares atsock with
     those (see summary_table.py). Load that drifts over the run then weighs on both
-    sides of a ratio."""
+    sides of a ratio, and neither side always comes first."""
     run: Callable[..., object] = benchmark.pedantic  # untyped in pytest-benchmark
-    setup = None
-    if paired_with is not None:
-        setup = PairedBaseline(paired_with, rounds, block)
-        benchmark.extra_info["paired_baseline_seconds"] = setup.seconds
-    run(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
+    if paired_with is None:
+        run(target, rounds=rounds, iterations=1, warmup_rounds=0)
+        return
+    paired = PairedBaseline(paired_with, rounds, block)
+    benchmark.extra_info.update(paired_baseline_seconds=paired.seconds, paired_block=block)
+    # (no warmup rounds: each call of the setup and the teardown is a timed round's)
+    run(target, setup=paired.before, teardown=paired.after, rounds=rounds, warmup_rounds=0)
 
 
 class PairedBaseline:
-    """A benchmark's per-round setup that runs ``baseline`` ``block`` times, each timed
-    into :attr:`seconds`, before every ``block``-th round: the timed rounds and the
-    baseline's alternate in blocks, as many of each, for ``rounds`` rounds."""
+    """A benchmark's setup and teardown that run ``baseline`` as often as the benchmark
+    runs its ``rounds``, ``block`` calls at a time: before the even blocks of rounds and
+    after the odd ones (ABBA), each call timed (``time.perf_counter``, pytest-benchmark's
+    default timer) into :attr:`seconds`, in round order."""
 
     def __init__(self, baseline: Callable[[], object], rounds: int, block: int = 1) -> None:
         if block < 1:
@@ -113,15 +116,27 @@ class PairedBaseline:
         self.rounds = rounds
         self.block = block
         self.seconds: list[float] = []
-        self._started = 0
+        self._before = self._after = 0  # rounds started, rounds ended
 
-    def __call__(self) -> None:
-        if self._started % self.block == 0:
-            for _ in range(min(self.block, self.rounds - self._started)):
-                started = time.perf_counter()
-                self.baseline()
-                self.seconds.append(time.perf_counter() - started)
-        self._started += 1
+    def before(self) -> None:
+        """The setup of a round: a block of baseline calls if an even block starts."""
+        started, self._before = self._before, self._before + 1
+        if started < self.rounds and started % self.block == 0 and started // self.block % 2 == 0:
+            self._run(min(self.block, self.rounds - started))
+
+    def after(self) -> None:
+        """The teardown of a round: a block of baseline calls if an odd block ended."""
+        ended, self._after = self._after, self._after + 1
+        first = ended - ended % self.block
+        last = min(first + self.block, self.rounds) - 1
+        if ended == last and first // self.block % 2 == 1:
+            self._run(last - first + 1)
+
+    def _run(self, calls: int) -> None:
+        for _ in range(calls):
+            started = time.perf_counter()
+            self.baseline()
+            self.seconds.append(time.perf_counter() - started)
 
 
 class EchoPeerProcess:

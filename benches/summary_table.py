@@ -10,9 +10,11 @@ what its rounds mean:
   or the atsock benchmark of group ``baseline_group``, or a nominal ``baseline_mbps``
   (e.g. a UART's line rate, named by ``baseline_label``). Targets: ``target_ratio``
   (atsock at least this many times the baseline) or ``target_mbps`` (a floor).
-  A benchmark whose rounds each ran right after a baseline round of their own says so
-  with ``paired_baseline_seconds`` (those rounds' seconds, in order): its baseline is
-  their median and its ratio the median of the per-round ratios.
+  A benchmark whose rounds alternated with as many baseline rounds says so with
+  ``paired_baseline_seconds`` (those rounds' seconds, in round order) and
+  ``paired_block`` (rounds in a row on each side): its baseline is their median; with
+  blocks of 1 (each round beside one of its own), its ratio is the median of the
+  rounds' ratios, and a reference run's share is the ratio of the two.
 - ``metric="latency"``: a round is one operation. The rows show the median and the
   99th percentile; ``target_ratio_max`` caps atsock's median over the baseline's. With
   ``paired_baseline_seconds``, the baseline's rounds are those.
@@ -70,7 +72,7 @@ def _mbps(bench: Any) -> float | None:
 
 
 def _paired_seconds(bench: Any) -> list[float] | None:
-    """The baseline rounds run one before each round of ``bench``, if all are there."""
+    """The baseline rounds that alternated with the rounds of ``bench``, if all are there."""
     if bench is None or not bench.stats:
         return None
     seconds: list[float] = bench.extra_info.get("paired_baseline_seconds") or []
@@ -80,12 +82,16 @@ def _paired_seconds(bench: Any) -> list[float] | None:
 
 
 def _paired(bench: Any) -> tuple[float, float] | None:
-    """(baseline MB/s, median per-round ratio) of a benchmark run in paired rounds."""
+    """(baseline MB/s, median of the rounds' ratios) of a benchmark whose every round ran
+    beside a baseline round of its own (blocks of 1); None otherwise."""
     seconds = _paired_seconds(bench)
-    if seconds is None or min(bench.stats.data) <= 0:
+    size = bench.extra_info.get("bytes") if seconds else None
+    if not seconds or not size or bench.extra_info.get("paired_block", 1) != 1:
+        return None
+    if min(seconds) <= 0 or min(bench.stats.data) <= 0:
         return None
     ratio = statistics.median(base / ours for base, ours in zip(seconds, bench.stats.data))
-    return float(bench.extra_info["bytes"]) / statistics.median(seconds) / 1e6, ratio
+    return float(size) / statistics.median(seconds) / 1e6, ratio
 
 
 def _fmt_mbps(value: float | None) -> str:
@@ -213,15 +219,17 @@ def _reference_row(group: str, ours: Any, reference: Any, base: Any) -> list[str
     ref_mbps, ours_mbps = _mbps(reference), _mbps(ours) if ours is not None else None
     base_mbps = _mbps(base) if base is not None else None
     ratio = ref_mbps / base_mbps if ref_mbps and base_mbps else None
-    paired = _paired(reference)
+    share = ours_mbps / ref_mbps if ours_mbps and ref_mbps else None
+    paired, ours_paired = _paired(reference), _paired(ours)
     if paired is not None:
         base_mbps, ratio = paired
-    share = f"atsock = {ours_mbps / ref_mbps:.2f}x of it" if ours_mbps and ref_mbps else "-"
+        if ours_paired is not None:  # each against its own baseline rounds
+            share = ours_paired[1] / ratio
     return [
         f"{group}: {reference.extra_info.get('label', reference.extra_info.get('impl'))}",
         _fmt_mbps(ref_mbps),
         _fmt_mbps(base_mbps),
         "-" if ratio is None else f"{ratio:.2f}x",
-        share,
+        "-" if share is None else f"atsock = {share:.2f}x of it",
         "-",
     ]

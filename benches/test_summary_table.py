@@ -57,9 +57,49 @@ def test_a_reference_run_is_paired_with_its_own_baseline_rounds() -> None:
         "90 MB/s",
         "129 MB/s",
         "0.70x",
-        "atsock = 1.00x of it",
+        "atsock = 1.07x of it",  # 0.75x against 0.70x, each of its own baseline
         "-",
     ]
+
+
+def test_a_reference_runs_share_is_taken_pair_by_pair() -> None:
+    ours = _bench("atsock", OURS, paired_baseline_seconds=PAIRED)  # 0.75x
+    relay = _bench("relay", [1.0] * 5, paired_baseline_seconds=[0.5] * 5, label="relay")
+    assert table([ours, relay])[2][4] == "atsock = 1.50x of it"  # 0.75 / 0.5
+
+
+def test_blocks_of_rounds_are_not_paired_round_by_round() -> None:
+    row = table([_bench("atsock", OURS, paired_baseline_seconds=PAIRED, paired_block=3)])[1]
+    assert row[2:4] == ["-", "-"]
+
+
+def test_paired_latency_rows_compare_percentiles_of_the_baseline_rounds() -> None:
+    ours = _bench(
+        "atsock",
+        [100e-6] * 98 + [300e-6, 400e-6],
+        metric="latency",
+        target_ratio_max=2.0,
+        paired_baseline_seconds=[50e-6] * 99 + [900e-6],
+        paired_block=10,
+    )
+    median, p99 = table([ours])[1:]
+    assert median == [
+        f"{GROUP} median",
+        "100 us",
+        "50 us (paired)",
+        "2.00x",
+        "<= 2.0x baseline",
+        "yes",
+    ]
+    assert p99[1:4] == ["300 us", "50 us (paired)", "6.00x"]
+
+
+def test_degenerate_paired_rounds_give_no_ratio_and_no_crash() -> None:
+    zero = _bench("atsock", OURS, paired_baseline_seconds=[0.0] * 5)
+    assert table([zero])[1][2:4] == ["-", "-"]
+    sizeless = _bench("atsock", OURS, paired_baseline_seconds=PAIRED)
+    del sizeless.extra_info["bytes"]
+    assert table([sizeless])[1][1:4] == ["-", "-", "-"]
 
 
 def test_without_pairing_the_group_baseline_and_medians_are_compared() -> None:
@@ -84,20 +124,42 @@ def test_failed_benchmarks_are_left_out_and_columns_line_up() -> None:
     assert set(lines[1]) <= {"-", "+"}
 
 
-def test_paired_baseline_alternates_in_blocks() -> None:
+def _run_rounds(paired: PairedBaseline, rounds: int, log: list[str]) -> str:
+    """What pytest-benchmark's pedantic does: setup, the timed call, teardown."""
+    for _ in range(rounds):
+        paired.before()
+        log.append("a")
+        paired.after()
+    return "".join(log)
+
+
+def test_paired_baseline_alternates_in_blocks_abba() -> None:
     log: list[str] = []
     paired = PairedBaseline(lambda: log.append("b"), rounds=7, block=3)
-    for _ in range(7):
-        paired()  # pytest-benchmark's setup, before each round
-        log.append("a")
-    assert "".join(log) == "bbbaaabbbaaaba"
+    assert _run_rounds(paired, 7, log) == "bbbaaa" + "aaabbb" + "ba"
     assert len(paired.seconds) == 7 and all(s >= 0 for s in paired.seconds)
 
 
-def test_paired_baseline_of_one_pairs_every_round() -> None:
+def test_paired_baseline_of_one_pairs_every_round_either_side() -> None:
     log: list[str] = []
-    paired = PairedBaseline(lambda: log.append("b"), rounds=3)
-    for _ in range(3):
-        paired()
-        log.append("a")
-    assert "".join(log) == "bababa"
+    paired = PairedBaseline(lambda: log.append("b"), rounds=5)
+    assert _run_rounds(paired, 5, log) == "baabbaabba"
+    assert len(paired.seconds) == 5
+
+
+def test_an_odd_last_block_gets_its_baseline_after_it() -> None:
+    log: list[str] = []
+    paired = PairedBaseline(lambda: log.append("b"), rounds=5, block=2)
+    assert _run_rounds(paired, 5, log) == "bbaaaabbba"
+    log.clear()
+    paired = PairedBaseline(lambda: log.append("b"), rounds=4, block=3)
+    assert _run_rounds(paired, 4, log) == "bbbaaaab"
+
+
+def test_a_setup_call_past_the_rounds_runs_no_baseline() -> None:
+    # (pytest-benchmark's --benchmark-cprofile calls the setup once more, untimed)
+    log: list[str] = []
+    paired = PairedBaseline(lambda: log.append("b"), rounds=2)
+    _run_rounds(paired, 2, log)
+    paired.before()
+    assert "".join(log) == "baab"
