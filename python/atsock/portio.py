@@ -12,7 +12,7 @@ is there, so that everything done per read in Python (framing, dispatch, the str
 bookkeeping; in the emulator the ``+++`` guard, the packetizer and the send) is done
 once per burst of up to 256 KiB instead of once per few KiB (a stream faster than its
 reader fills whole bursts: 256 KiB against 64 KiB moved the transparent echo from 0.73
-to 0.76x of the raw pty: medians of 8 alternating runs, better in 7).
+to 0.76x of the raw pty, the average of 8 alternating runs' medians, better in 7).
 
 pyserial's POSIX ``write`` copies the rest of the data after every partial write (a
 pty takes about 4 KiB at a time: a 64 KiB write copies ~0.5 MiB) and calls ``select``
