@@ -39,6 +39,7 @@ from serial.urlhandler import protocol_socket
 
 from atsock.gather import ReadGather
 
+#: Most bytes one read of the port takes (a burst: see :func:`read_burst`).
 CHUNK = 256 * 1024
 #: A read for a caller that can take less still takes up to this much (the rest waits
 #: in the stream's inbox): reads capped at a small size would cost a wake-up each.
