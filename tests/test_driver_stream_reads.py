@@ -23,14 +23,7 @@ from atsock.emulator import Emulator
 from atsock.transparent import PULL_WAIT
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import ModuleFactory
-from peers import TcpCollector, TcpEchoServer
-
-
-def wait_until(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
+from peers import TcpCollector, TcpEchoServer, wait_until
 
 
 def test_the_reader_thread_takes_over_when_nobody_reads(
@@ -40,10 +33,10 @@ def test_the_reader_thread_takes_over_when_nobody_reads(
     payload = os.urandom(200_000)
     with module.transparent(timeout=2.0) as stream:
         collector.send_to_client(payload[:10])
-        assert stream.read(10) == payload[:10]  # this thread pulled the port
+        assert stream.read(10) == payload[:10]
         collector.send_to_client(payload[10:])
         # nobody reads the stream now: the reader thread moves the bytes to the stream
-        wait_until(lambda: stream.bytes_received == len(payload))
+        assert wait_until(lambda: stream.bytes_received == len(payload), 5.0)
         received = bytearray(payload[:10])
         while len(received) < len(payload):
             received += stream.read(len(payload), timeout=2.0)
@@ -224,7 +217,7 @@ def test_closing_the_module_while_a_full_stream_waits_for_a_reader(
     with pytest.raises(atsock.ATError, match="port closed"):  # noqa: SIM117
         with module.transparent(timeout=2.0) as stream:
             collector.send_to_client(payload)
-            wait_until(lambda: stream.bytes_received >= 64 * 1024)
+            assert wait_until(lambda: stream.bytes_received >= 64 * 1024, 5.0)
             started = time.monotonic()
             module.close()
             assert time.monotonic() - started < 1.0
