@@ -60,6 +60,17 @@ def read_all(module: atsock.Module, con_id: int, size: int, timeout: float = TIM
     return bytes(data)
 
 
+def read_until_it_ends(stream: atsock.TransparentStream, outcome: list[object]) -> None:
+    """Reads ``stream`` until it ends (a thread's target): appends b"" to ``outcome``, or
+    the exception that ended the reads."""
+    try:
+        while stream.read(1 << 20):
+            pass
+        outcome.append(b"")
+    except BaseException as exc:
+        outcome.append(exc)
+
+
 @pytest.fixture(params=["pty", "tcp"])
 def emu_transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -22,7 +22,7 @@ from atsock import SocketType
 from atsock.emulator import Emulator
 from atsock.transparent import PULL_WAIT
 from driver_fixtures import *  # noqa: F403  (the fixtures)
-from driver_fixtures import ModuleFactory
+from driver_fixtures import ModuleFactory, read_until_it_ends
 from peers import TcpCollector, TcpEchoServer, wait_until
 
 
@@ -241,14 +241,10 @@ def test_a_read_under_way_as_the_stream_is_left_does_not_renew_the_lease(
     for _ in range(3):
         outcome: list[object] = []
         with module.transparent(timeout=2.0) as stream:
-            reader = threading.Thread(target=_read_into, args=(stream, outcome))
+            reader = threading.Thread(target=read_until_it_ends, args=(stream, outcome))
             reader.start()
             time.sleep(0.12)  # the read pulls the port, in PULL_WAIT steps
             started = time.monotonic()
         reader.join(5.0)
         assert time.monotonic() - started < 2.0
         assert outcome == [b""]
-
-
-def _read_into(stream: atsock.TransparentStream, outcome: list[object]) -> None:
-    outcome.append(stream.read(1))

@@ -23,7 +23,7 @@ from atsock import SocketType
 from atsock.gather import GATHER_BYTES, GATHER_FLOOR, GATHER_MIN, ReadGather
 from atsock.portio import PortReader, is_pseudo_terminal, uart_rate
 from driver_fixtures import *  # noqa: F403  (the fixtures)
-from driver_fixtures import open_module
+from driver_fixtures import open_module, read_until_it_ends
 from peers import TcpCollector, TcpEchoServer
 
 #: the emulator's line: 400 KB/s, in bursts of 4000 bytes every 10 ms
@@ -296,7 +296,7 @@ def test_leaving_transparent_mode_ends_a_gathering_read(
     outcome: list[object] = []
     with paced_module.transparent(timeout=5.0) as stream:
         collector.send_to_client(os.urandom(100 * BURST))  # one second of the line
-        reader = threading.Thread(target=_read_until_it_ends, args=(stream, outcome))
+        reader = threading.Thread(target=read_until_it_ends, args=(stream, outcome))
         reader.start()
         time.sleep(0.3)  # the reader gathers bursts now
         assert not wakes
@@ -331,7 +331,7 @@ def test_closing_the_module_lets_a_gathering_read_finish_before_the_port_closes(
         with pytest.raises(atsock.ATError, match="port closed"):  # noqa: SIM117
             with module.transparent(timeout=5.0) as stream:
                 collector.send_to_client(os.urandom(400_000))  # two seconds of the line
-                reader = threading.Thread(target=_read_until_it_ends, args=(stream, outcome))
+                reader = threading.Thread(target=read_until_it_ends, args=(stream, outcome))
                 reader.start()
                 time.sleep(0.5)
                 module.close()
@@ -339,12 +339,3 @@ def test_closing_the_module_lets_a_gathering_read_finish_before_the_port_closes(
     assert not reader.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], atsock.ATError), outcome
     assert not reads_of_a_closed_port
-
-
-def _read_until_it_ends(stream: atsock.TransparentStream, outcome: list[object]) -> None:
-    try:
-        while stream.read(1 << 20):
-            pass
-        outcome.append(b"")
-    except BaseException as exc:
-        outcome.append(exc)
