@@ -31,7 +31,10 @@
 //! next line end and carries on: it never grows, never panics.
 
 use crate::error::CoreError;
-use memchr::{memchr, memmem};
+use grammar::{Mode, Scanner};
+
+#[path = "response_grammar.rs"]
+mod grammar;
 
 /// Default longest line accepted from the module (query rows, info lines, echo).
 pub const DEFAULT_MAX_LINE: usize = 4096;
@@ -39,8 +42,6 @@ pub const DEFAULT_MAX_LINE: usize = 4096;
 pub const DEFAULT_MAX_PAYLOAD: usize = 65536;
 /// The module's reply that ends transparent mode after a `+++`.
 pub const TRANSPARENT_EXIT: &[u8] = b"\r\nOK\r\n";
-/// Longest number we read in a payload header (id or length), in digits.
-const MAX_DIGITS: usize = 20;
 
 /// A byte range of the framer's buffer (or of [`ResponseFramer::take_consumed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,7 +51,7 @@ pub struct Span {
 }
 
 impl Span {
-    fn new(start: usize, end: usize) -> Self {
+    pub(crate) fn new(start: usize, end: usize) -> Self {
         Span { start, end }
     }
     pub fn len(&self) -> usize {
@@ -69,7 +70,7 @@ pub struct CommandName {
 }
 
 impl CommandName {
-    fn from_bytes(name: &[u8]) -> Option<Self> {
+    pub(crate) fn from_bytes(name: &[u8]) -> Option<Self> {
         let mut out = CommandName::default();
         let dst = out.bytes.get_mut(..name.len())?;
         dst.copy_from_slice(name);
@@ -91,12 +92,6 @@ pub enum PayloadSource {
     /// `+SSLCRET:<type>,<len>,<data>` (certificate query reply)
     SslCert,
 }
-
-const PAYLOAD_MARKERS: [(&[u8], PayloadSource); 3] = [
-    (b"+SOCKETREAD,", PayloadSource::SocketRead),
-    (b"+EVENT:SocketDown,", PayloadSource::SocketDown),
-    (b"+SSLCRET:", PayloadSource::SslCert),
-];
 
 /// One unit of the module's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,45 +140,11 @@ pub enum Frame {
     TransparentExit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Lines,
-    Passthrough,
-}
-
-/// What a payload header at the start of the buffer turned out to be.
-enum Header {
-    NeedMore,
-    Plain,
-    /// `<marker><id>,<len>,` and the payload begins at `data_start`.
-    Payload {
-        id: u32,
-        len: u64,
-        data_start: usize,
-    },
-}
-
 /// Incremental framer of the module's output; see the module docs for the grammar.
 #[derive(Debug, Clone)]
 pub struct ResponseFramer {
     buf: Vec<u8>,
-    /// Everything before `pos` has been framed.
-    pos: usize,
-    /// The partial line at `pos` holds no `\n` before `scanned` (never rescanned).
-    scanned: usize,
-    /// Dropping input up to the next `\n` after an error.
-    skipping: bool,
-    /// A `>` was just framed: one following space belongs to it.
-    after_prompt: bool,
-    mode: Mode,
-    /// The next prompt starts passthrough (AT+SOCKETTT / auto-transparent boot).
-    armed: bool,
-    /// A `+++` went out: watch the data for the module's `\r\nOK\r\n`.
-    exit_pending: bool,
-    /// `+CMD:<code>` seen: carried into a directly following `ERROR`.
-    pending_code: Option<(CommandName, u32)>,
-    max_line: usize,
-    max_payload: usize,
+    scan: Scanner,
 }
 
 impl Default for ResponseFramer {
@@ -196,40 +157,82 @@ impl ResponseFramer {
     pub fn new(max_line: usize, max_payload: usize) -> Self {
         ResponseFramer {
             buf: Vec::new(),
-            pos: 0,
-            scanned: 0,
-            skipping: false,
-            after_prompt: false,
-            mode: Mode::Lines,
-            armed: false,
-            exit_pending: false,
-            pending_code: None,
-            max_line,
-            max_payload,
+            scan: Scanner::new(max_line, max_payload),
         }
     }
 
     pub fn max_line(&self) -> usize {
-        self.max_line
+        self.scan.max_line
     }
 
     pub fn max_payload(&self) -> usize {
-        self.max_payload
+        self.scan.max_payload
     }
 
     /// Appends module output. Spans of earlier frames are invalid afterwards.
     pub fn push(&mut self, data: &[u8]) {
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.scanned = self.scanned.saturating_sub(self.pos);
-            self.pos = 0;
+        if self.scan.pos > 0 {
+            self.buf.drain(..self.scan.pos);
+            self.scan.rebase(self.scan.pos);
         }
         self.buf.extend_from_slice(data);
     }
 
+    /// Appends the leading bytes of `input` that complete the partial frame buffered
+    /// (see [`pending`](Self::pending)), as far as they can be told, and returns how
+    /// many it took: at least one while a partial frame is buffered and `input` is not
+    /// empty, none otherwise. Unlike [`push`](Self::push), the spans of frames already
+    /// returned stay valid. Call [`next_frame`](Self::next_frame) after each call and
+    /// repeat while a partial frame is left; then what follows in `input` can be framed
+    /// in place with [`frame_in_place`](Self::frame_in_place).
+    pub fn bridge(&mut self, input: &[u8]) -> usize {
+        if self.pending() == 0 {
+            return 0;
+        }
+        let take = self
+            .scan
+            .complete_len(&self.buf, input)
+            .clamp(1, input.len().max(1));
+        let Some(bytes) = input.get(..take) else {
+            return 0;
+        };
+        self.buf.extend_from_slice(bytes);
+        bytes.len()
+    }
+
+    /// Frames `input[start..]` where it lies, without copying it: `on_frame` gets each
+    /// frame, whose spans index `input`, or error; only the partial frame at the end,
+    /// if any, is copied into the buffer. Spans of frames returned before stay valid.
+    /// Needs an empty buffer: with a partial frame pending (see [`bridge`](Self::bridge))
+    /// it does nothing and returns `false`.
+    pub fn frame_in_place(
+        &mut self,
+        input: &[u8],
+        start: usize,
+        mut on_frame: impl FnMut(Result<Frame, CoreError>),
+    ) -> bool {
+        if self.pending() > 0 {
+            return false;
+        }
+        let base = self.buf.len();
+        self.scan.pos = start.min(input.len());
+        self.scan.scanned = self.scan.pos;
+        while let Some(frame) = self.scan.next_frame(input).transpose() {
+            on_frame(frame);
+        }
+        let framed = self.scan.pos;
+        self.buf
+            .extend_from_slice(input.get(framed..).unwrap_or(&[]));
+        // the positions index the buffer again, whose first `base` bytes are framed
+        self.scan.rebase(framed);
+        self.scan.pos += base;
+        self.scan.scanned += base;
+        true
+    }
+
     /// Bytes received but not yet framed (a partial frame).
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buf.len() - self.scan.pos
     }
 
     /// The bytes a span refers to.
@@ -240,349 +243,58 @@ impl ResponseFramer {
     /// Hands over the framed bytes; the spans returned so far index the returned vector.
     /// The framer keeps only the unframed tail. Lets bindings share the bytes, uncopied.
     pub fn take_consumed(&mut self) -> Vec<u8> {
-        let tail = self.buf.get(self.pos..).unwrap_or(&[]).to_vec();
+        let pos = self.scan.pos;
+        let tail = self.buf.get(pos..).unwrap_or(&[]).to_vec();
         let mut head = std::mem::replace(&mut self.buf, tail);
-        head.truncate(self.pos);
-        self.scanned = self.scanned.saturating_sub(self.pos);
-        self.pos = 0;
+        head.truncate(pos);
+        self.scan.rebase(pos);
         head
     }
 
     /// Forgets everything buffered and every mode (the module was reset).
     pub fn reset(&mut self) {
-        *self = Self::new(self.max_line, self.max_payload);
+        *self = Self::new(self.scan.max_line, self.scan.max_payload);
     }
 
     /// The next `>` prompt starts passthrough (sent AT+SOCKETTT, or auto-transparent boot).
     pub fn arm_transparent(&mut self) {
-        self.armed = true;
+        self.scan.armed = true;
     }
 
     /// Starts passthrough now: every following byte is data.
     pub fn enter_passthrough(&mut self) {
-        self.mode = Mode::Passthrough;
-        self.armed = false;
-        self.exit_pending = false;
+        self.scan.enter_passthrough();
     }
 
     /// A `+++` went out: from now on the module's `\r\nOK\r\n` ends passthrough.
     pub fn begin_exit(&mut self) {
-        if self.mode == Mode::Passthrough {
-            self.exit_pending = true;
+        if self.scan.mode == Mode::Passthrough {
+            self.scan.exit_pending = true;
         }
     }
 
     /// Back to lines without waiting for the exit reply (e.g. after it timed out).
     pub fn leave_passthrough(&mut self) {
-        self.mode = Mode::Lines;
-        self.armed = false;
-        self.exit_pending = false;
+        self.scan.leave_passthrough();
     }
 
     pub fn in_passthrough(&self) -> bool {
-        self.mode == Mode::Passthrough
+        self.scan.mode == Mode::Passthrough
     }
 
     pub fn exit_pending(&self) -> bool {
-        self.exit_pending
+        self.scan.exit_pending
     }
 
     pub fn armed(&self) -> bool {
-        self.armed
+        self.scan.armed
     }
 
     /// The next frame, `Ok(None)` when more input is needed. After an `Err` the framer
     /// has already resynchronised: keep calling.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CoreError> {
-        loop {
-            let Some(&first) = self.buf.get(self.pos) else {
-                return Ok(None);
-            };
-            if self.mode == Mode::Passthrough {
-                return Ok(self.next_passthrough());
-            }
-            if self.skipping {
-                self.skip_to_line_end();
-                continue;
-            }
-            if self.after_prompt {
-                self.after_prompt = false;
-                if first == b' ' {
-                    self.pos += 1;
-                    self.scanned = self.scanned.max(self.pos);
-                    continue;
-                }
-            }
-            match first {
-                b'\r' | b'\n' => {
-                    self.pos += 1;
-                    self.scanned = self.scanned.max(self.pos);
-                }
-                b'>' => {
-                    self.pos += 1;
-                    self.scanned = self.scanned.max(self.pos);
-                    if self.armed {
-                        self.enter_passthrough();
-                    } else {
-                        self.after_prompt = true;
-                    }
-                    return Ok(Some(Frame::Prompt));
-                }
-                b'+' => match self.payload_frame() {
-                    Ok(Some(Some(frame))) => return Ok(Some(frame)),
-                    Ok(Some(None)) => return self.line_frame(),
-                    Ok(None) => return Ok(None),
-                    Err(e) => return Err(e),
-                },
-                _ => return self.line_frame(),
-            }
-        }
+        self.scan.next_frame(&self.buf)
     }
-
-    fn skip_to_line_end(&mut self) {
-        let from = self.scanned.max(self.pos);
-        match memchr(b'\n', self.buf.get(from..).unwrap_or(&[])) {
-            Some(i) => {
-                self.pos = from + i + 1;
-                self.skipping = false;
-            }
-            None => self.pos = self.buf.len(),
-        }
-        self.scanned = self.pos;
-    }
-
-    /// `Ok(None)`: need more input; `Ok(Some(None))`: not a payload frame, read a line.
-    fn payload_frame(&mut self) -> Result<Option<Option<Frame>>, CoreError> {
-        let avail = self.buf.get(self.pos..).unwrap_or(&[]);
-        for (marker, source) in PAYLOAD_MARKERS {
-            if avail.len() < marker.len() {
-                if marker.starts_with(avail) {
-                    return Ok(None);
-                }
-                continue;
-            }
-            if !avail.starts_with(marker) {
-                continue;
-            }
-            return match parse_header(avail, marker.len()) {
-                Header::NeedMore => Ok(None),
-                Header::Plain => Ok(Some(None)),
-                Header::Payload {
-                    id,
-                    len,
-                    data_start,
-                } => {
-                    if len > self.max_payload as u64 {
-                        self.skipping = true;
-                        self.pos += data_start;
-                        self.scanned = self.pos;
-                        return Err(CoreError::PayloadTooLong {
-                            declared: len,
-                            limit: self.max_payload,
-                        });
-                    }
-                    // len <= max_payload, which is a usize
-                    let len = len as usize;
-                    if avail.len() - data_start < len {
-                        return Ok(None);
-                    }
-                    let start = self.pos;
-                    let header = Span::new(start, start + data_start - 1);
-                    let payload = Span::new(start + data_start, start + data_start + len);
-                    self.pos = payload.end;
-                    self.scanned = self.pos;
-                    self.pending_code = None;
-                    Ok(Some(Some(Frame::Payload {
-                        source,
-                        id,
-                        header,
-                        payload,
-                    })))
-                }
-            };
-        }
-        Ok(Some(None))
-    }
-
-    fn line_frame(&mut self) -> Result<Option<Frame>, CoreError> {
-        let from = self.scanned.max(self.pos);
-        let Some(i) = memchr(b'\n', self.buf.get(from..).unwrap_or(&[])) else {
-            self.scanned = self.buf.len();
-            // a trailing CR may be the start of the line end: it does not count yet
-            let cr = usize::from(self.buf.last() == Some(&b'\r'));
-            if self.buf.len() - self.pos - cr > self.max_line {
-                self.skipping = true;
-                self.pos = self.buf.len();
-                return Err(CoreError::LineTooLong {
-                    limit: self.max_line,
-                });
-            }
-            return Ok(None);
-        };
-        let start = self.pos;
-        let mut end = from + i;
-        self.pos = end + 1;
-        self.scanned = self.pos;
-        if end > start && self.buf.get(end - 1) == Some(&b'\r') {
-            end -= 1;
-        }
-        if end - start > self.max_line {
-            return Err(CoreError::LineTooLong {
-                limit: self.max_line,
-            });
-        }
-        let span = Span::new(start, end);
-        Ok(Some(self.classify(span)))
-    }
-
-    fn classify(&mut self, line: Span) -> Frame {
-        let text = self.buf.get(line.start..line.end).unwrap_or(&[]);
-        let pending = self.pending_code.take();
-        match text {
-            b"OK" => Frame::Ok { line },
-            b"ERROR" => Frame::Error {
-                line,
-                command: pending.map(|(name, _)| name),
-                code: pending.map(|(_, code)| code),
-            },
-            b"ready" => Frame::Ready { line },
-            _ if text.starts_with(b"+EVENT:") => {
-                self.pending_code = pending;
-                Frame::Urc { line }
-            }
-            // "AT", "ATE0", "AT+…" are echo; "AT version:…" (AT+GMR) is information
-            [b'A' | b'a', b'T' | b't', rest @ ..] if !matches!(rest.first(), Some(b' ' | b':')) => {
-                Frame::Echo { line }
-            }
-            _ if text.starts_with(b"[Busy]") => Frame::Busy { line },
-            _ => {
-                if let Some(digits) = text.strip_prefix(b"connect success ConID=") {
-                    if let Some(con_id) = parse_u32(digits) {
-                        return Frame::Connect { line, con_id };
-                    }
-                }
-                self.pending_code = error_code_line(text);
-                Frame::Info { line }
-            }
-        }
-    }
-
-    fn next_passthrough(&mut self) -> Option<Frame> {
-        let start = self.pos;
-        let avail = self.buf.get(start..).unwrap_or(&[]);
-        if !self.exit_pending {
-            self.pos = self.buf.len();
-            self.scanned = self.pos;
-            return Some(Frame::Data {
-                payload: Span::new(start, self.pos),
-            });
-        }
-        let data_len = match memmem::find(avail, TRANSPARENT_EXIT) {
-            Some(0) => {
-                self.pos += TRANSPARENT_EXIT.len();
-                self.scanned = self.pos;
-                self.leave_passthrough();
-                return Some(Frame::TransparentExit);
-            }
-            Some(i) => i,
-            None => avail.len() - partial_match_len(avail, TRANSPARENT_EXIT),
-        };
-        if data_len == 0 {
-            return None;
-        }
-        self.pos += data_len;
-        self.scanned = self.pos;
-        Some(Frame::Data {
-            payload: Span::new(start, self.pos),
-        })
-    }
-}
-
-/// Reads `<id>,<len>` after a marker, then expects `,` (payload follows).
-fn parse_header(avail: &[u8], after_marker: usize) -> Header {
-    let rest = avail.get(after_marker..).unwrap_or(&[]);
-    let (id, used_id) = match read_number(rest) {
-        Number::Complete(n, used) => (n, used),
-        Number::NeedMore => return Header::NeedMore,
-        Number::Invalid => return Header::Plain,
-    };
-    match rest.get(used_id) {
-        None => return Header::NeedMore,
-        Some(b',') => {}
-        Some(_) => return Header::Plain,
-    }
-    let Ok(id) = u32::try_from(id) else {
-        return Header::Plain;
-    };
-    let rest_len = rest.get(used_id + 1..).unwrap_or(&[]);
-    let (len, used_len) = match read_number(rest_len) {
-        Number::Complete(n, used) => (n, used),
-        Number::NeedMore => return Header::NeedMore,
-        Number::Invalid => return Header::Plain,
-    };
-    match rest_len.get(used_len) {
-        None => Header::NeedMore,
-        Some(b',') => Header::Payload {
-            id,
-            len,
-            data_start: after_marker + used_id + 1 + used_len + 1,
-        },
-        Some(_) => Header::Plain,
-    }
-}
-
-enum Number {
-    /// The value and how many digits it took; a non-digit follows.
-    Complete(u64, usize),
-    NeedMore,
-    Invalid,
-}
-
-fn read_number(bytes: &[u8]) -> Number {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits > MAX_DIGITS {
-        return Number::Invalid;
-    }
-    if digits == bytes.len() {
-        return Number::NeedMore;
-    }
-    if digits == 0 {
-        return Number::Invalid;
-    }
-    let value = bytes[..digits].iter().fold(0u64, |acc, d| {
-        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    });
-    Number::Complete(value, digits)
-}
-
-fn parse_u32(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value = digits
-        .iter()
-        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-    u32::try_from(value).ok()
-}
-
-/// `+CMD:<digits>` → the command name and the code.
-fn error_code_line(text: &[u8]) -> Option<(CommandName, u32)> {
-    let body = text.strip_prefix(b"+")?;
-    let colon = memchr(b':', body)?;
-    let (name, code) = (body.get(..colon)?, body.get(colon + 1..)?);
-    if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
-        return None;
-    }
-    Some((CommandName::from_bytes(name)?, parse_u32(code)?))
-}
-
-/// Length of the longest suffix of `data` that is a proper prefix of `pattern`.
-fn partial_match_len(data: &[u8], pattern: &[u8]) -> usize {
-    let longest = pattern.len().saturating_sub(1).min(data.len());
-    (1..=longest)
-        .rev()
-        .find(|&k| data.ends_with(&pattern[..k]))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Spec of the response framer, one behaviour per test.
 
 use super::*;
+use memchr::memmem;
 use proptest::prelude::*;
 
 /// A frame with its bytes copied out, comparable across chunkings.
@@ -22,25 +23,31 @@ enum Owned {
 }
 
 fn own(f: &ResponseFramer, frame: Frame) -> Owned {
+    own_with(|span| f.bytes(span), frame)
+}
+
+/// `frame` with its bytes copied out of whatever its spans index.
+fn own_with<'a>(bytes: impl Fn(Span) -> &'a [u8], frame: Frame) -> Owned {
+    let f = |span| bytes(span);
     match frame {
         Frame::Ok { .. } => Owned::Ok,
         Frame::Error { command, code, .. } => {
             Owned::Error(command.map(|c| c.as_bytes().to_vec()), code)
         }
-        Frame::Echo { line } => Owned::Echo(f.bytes(line).to_vec()),
-        Frame::Info { line } => Owned::Info(f.bytes(line).to_vec()),
+        Frame::Echo { line } => Owned::Echo(f(line).to_vec()),
+        Frame::Info { line } => Owned::Info(f(line).to_vec()),
         Frame::Ready { .. } => Owned::Ready,
-        Frame::Busy { line } => Owned::Busy(f.bytes(line).to_vec()),
+        Frame::Busy { line } => Owned::Busy(f(line).to_vec()),
         Frame::Connect { con_id, .. } => Owned::Connect(con_id),
         Frame::Prompt => Owned::Prompt,
-        Frame::Urc { line } => Owned::Urc(f.bytes(line).to_vec()),
+        Frame::Urc { line } => Owned::Urc(f(line).to_vec()),
         Frame::Payload {
             source,
             id,
             payload,
             ..
-        } => Owned::Payload(source, id, f.bytes(payload).to_vec()),
-        Frame::Data { payload } => Owned::Data(f.bytes(payload).to_vec()),
+        } => Owned::Payload(source, id, f(payload).to_vec()),
+        Frame::Data { payload } => Owned::Data(f(payload).to_vec()),
         Frame::TransparentExit => Owned::Exit,
     }
 }
@@ -56,6 +63,38 @@ fn frames_chunked(framer: &mut ResponseFramer, input: &[u8], chunk: usize) -> Ve
                 Ok(None) => break,
                 Err(e) => out.push(Owned::Err(e)),
             }
+        }
+    }
+    merge_data(out)
+}
+
+/// As the bindings feed a `bytes` object: first the bytes that complete a buffered
+/// partial frame, then the rest of each piece framed where it lies.
+fn frames_in_place(framer: &mut ResponseFramer, input: &[u8], chunk: usize) -> Vec<Owned> {
+    let mut out = Vec::new();
+    for piece in input.chunks(chunk.max(1)) {
+        let mut off = 0;
+        while framer.pending() > 0 && off < piece.len() {
+            let took = framer.bridge(&piece[off..]);
+            assert!(
+                took > 0,
+                "a bridge with a partial frame and input took nothing"
+            );
+            off += took;
+            while let Some(frame) = framer.next_frame().transpose() {
+                out.push(frame.map_or_else(Owned::Err, |frame| own(framer, frame)));
+            }
+        }
+        let mut got = Vec::new();
+        let in_place = framer.frame_in_place(piece, off, |frame| got.push(frame));
+        assert!(
+            in_place || off == piece.len(),
+            "input left but not framed in place"
+        );
+        for frame in got {
+            out.push(frame.map_or_else(Owned::Err, |frame| {
+                own_with(|s| &piece[s.start..s.end], frame)
+            }));
         }
     }
     merge_data(out)
@@ -426,6 +465,24 @@ proptest! {
     }
 
     #[test]
+    fn framing_in_place_gives_the_same_frames(stream in stream_strategy(), chunk in 1usize..700) {
+        let whole = frames(&stream);
+        let mut f = ResponseFramer::default();
+        prop_assert_eq!(frames_in_place(&mut f, &stream, chunk), whole);
+    }
+
+    #[test]
+    fn arbitrary_bytes_framed_in_place_agree_and_stay_bounded(
+        data in proptest::collection::vec(any::<u8>(), 0..4000),
+        chunk in 1usize..300,
+    ) {
+        let mut f = ResponseFramer::new(64, 128);
+        let whole = frames_chunked(&mut ResponseFramer::new(64, 128), &data, usize::MAX);
+        prop_assert_eq!(frames_in_place(&mut f, &data, chunk), whole);
+        prop_assert!(f.pending() <= 128 + 64);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic_and_stay_bounded(
         data in proptest::collection::vec(any::<u8>(), 0..4000),
         chunk in 1usize..300,
@@ -439,7 +496,7 @@ proptest! {
     }
 
     #[test]
-    fn passthrough_delivers_every_byte_until_the_exit_reply(
+    fn passthrough_delivers_every_byte_until_the_exit_reply_framed_either_way(
         data in proptest::collection::vec(any::<u8>(), 0..2000),
         chunk in 1usize..64,
     ) {
@@ -449,14 +506,23 @@ proptest! {
         let mut input = data.clone();
         input.extend_from_slice(TRANSPARENT_EXIT);
         let got = frames_chunked(&mut f, &input, chunk);
-        let cut = memmem::find(&input, TRANSPARENT_EXIT).unwrap();
-        let mut expected = Vec::new();
-        if cut > 0 {
-            expected.push(Owned::Data(input[..cut].to_vec()));
-        }
-        expected.push(Owned::Exit);
-        let rest = &input[cut + TRANSPARENT_EXIT.len()..];
-        expected.extend(frames(rest));
-        prop_assert_eq!(got, expected);
+        prop_assert_eq!(&got, &expected_passthrough(&input));
+        let mut g = ResponseFramer::default();
+        g.enter_passthrough();
+        g.begin_exit();
+        prop_assert_eq!(frames_in_place(&mut g, &input, chunk), got);
     }
+}
+
+/// `input` read in passthrough with an exit pending: data, the exit, then lines.
+fn expected_passthrough(input: &[u8]) -> Vec<Owned> {
+    let cut = memmem::find(input, TRANSPARENT_EXIT).unwrap();
+    let mut expected = Vec::new();
+    if cut > 0 {
+        expected.push(Owned::Data(input[..cut].to_vec()));
+    }
+    expected.push(Owned::Exit);
+    let rest = &input[cut + TRANSPARENT_EXIT.len()..];
+    expected.extend(frames(rest));
+    expected
 }
