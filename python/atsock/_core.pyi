@@ -1,6 +1,6 @@
 """Type stubs of the Rust core (kept honest by ``python -m mypy.stubtest atsock._core``)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Literal, final, overload
 
 from typing_extensions import Buffer
@@ -15,6 +15,7 @@ __all__ = [
     "ATError",
     "CommandFramer",
     "Frame",
+    "FrameBatch",
     "FramingError",
     "Guard",
     "Packetizer",
@@ -82,11 +83,29 @@ class Frame:
     def code(self) -> int | None: ...
 
 @final
+class FrameBatch:
+    """The frames of one ``ResponseFramer.feed_batch()`` call, held in Rust.
+
+    ``kinds`` and ``payloads`` build one tuple each (anew on each access); ``batch[i]``
+    makes a full ``Frame``. Neither the batch nor its frames are tracked by the
+    garbage collector: a process can keep many without slowing its collections.
+    """
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int, /) -> Frame: ...
+    def __iter__(self) -> Iterator[Frame]: ...
+    @property
+    def kinds(self) -> tuple[_FrameKind, ...]: ...
+    @property
+    def payloads(self) -> tuple[bytes | None, ...]: ...
+
+@final
 class ResponseFramer:
     """Incremental framer of the module's output (module → host)."""
 
     def __new__(cls, max_line: int = ..., max_payload: int = ...) -> ResponseFramer: ...
     def feed(self, data: Buffer) -> list[Frame]: ...
+    def feed_batch(self, data: Buffer) -> FrameBatch: ...
     def arm_transparent(self) -> None: ...
     def enter_passthrough(self) -> None: ...
     def begin_exit(self) -> None: ...

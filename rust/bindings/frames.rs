@@ -1,25 +1,30 @@
-//! Python classes of the response framer: `Frame` and `ResponseFramer`.
+//! The Python `Frame`: one unit of the module's output, and the bytes it refers to.
 //!
 //! Frames share the framed bytes (an `Arc` of the framer's consumed buffer, or the
 //! caller's own `bytes` in passthrough) and copy a slice out only when asked for it.
+//!
+//! Every PyO3 class is a garbage-collected type, and a process that keeps the frames it
+//! gets (a driver holds a reply until its command returns) would have the collector
+//! traverse each of them again and again. A frame holds only bytes and interned strings,
+//! so it can never be part of a reference cycle: [`untracked`] takes it off the
+//! collector's lists as it is made.
 
 use std::sync::Arc;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyString};
 
-use super::{framing_error, with_bytes};
-use crate::response_framer::{self as rf, Frame as CoreFrame, PayloadSource, Span};
+use crate::response_framer::{Frame as CoreFrame, PayloadSource, Span};
 
 /// Where a frame's bytes live: the framer's consumed buffer, or the caller's own bytes.
-enum Arena {
+pub(crate) enum Arena {
     Owned(Arc<Vec<u8>>),
     Input(Py<PyBytes>),
 }
 
 impl Arena {
-    fn share(&self, py: Python<'_>) -> Arena {
+    pub(crate) fn share(&self, py: Python<'_>) -> Arena {
         match self {
             Arena::Owned(v) => Arena::Owned(Arc::clone(v)),
             Arena::Input(b) => Arena::Input(b.clone_ref(py)),
@@ -34,7 +39,7 @@ impl Arena {
         all.get(span.start..span.end).unwrap_or(&[])
     }
 
-    fn bytes<'py>(&self, py: Python<'py>, span: Span) -> Bound<'py, PyBytes> {
+    pub(crate) fn bytes<'py>(&self, py: Python<'py>, span: Span) -> Bound<'py, PyBytes> {
         if let Arena::Input(b) = self {
             let bound = b.bind(py);
             if span.start == 0 && span.end == bound.as_bytes().len() {
@@ -46,7 +51,7 @@ impl Arena {
 }
 
 /// The `kind` of a frame: an interned string, so each frame shares one object per kind.
-fn kind_name<'py>(py: Python<'py>, frame: &CoreFrame) -> &'py Bound<'py, PyString> {
+pub(crate) fn kind_name<'py>(py: Python<'py>, frame: &CoreFrame) -> &'py Bound<'py, PyString> {
     match frame {
         CoreFrame::Ok { .. } => intern!(py, "ok"),
         CoreFrame::Error { .. } => intern!(py, "error"),
@@ -89,8 +94,32 @@ pub struct Frame {
     kind: Py<PyString>,
 }
 
+/// The raw bytes a payload frame or passthrough data carries.
+pub(crate) fn payload_span(frame: &CoreFrame) -> Option<Span> {
+    match *frame {
+        CoreFrame::Payload { payload, .. } | CoreFrame::Data { payload } => Some(payload),
+        _ => None,
+    }
+}
+
+/// Makes a Python object of `value` and takes it off the garbage collector's lists.
+///
+/// For classes whose objects hold only bytes, strings, numbers and `Arc`s: nothing they
+/// refer to can refer back, so the collector could never find a cycle through them.
+pub(crate) fn untracked<T: pyo3::PyClass>(
+    py: Python<'_>,
+    value: impl Into<PyClassInitializer<T>>,
+) -> PyResult<Bound<'_, T>> {
+    let obj = Bound::new(py, value)?;
+    // SAFETY: `obj` is a live object of a GC type (every PyO3 class is one);
+    // untracking an object that is not tracked is allowed, and its tp_dealloc
+    // untracks again, which is a no-op.
+    unsafe { pyo3::ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
+    Ok(obj)
+}
+
 impl Frame {
-    fn new(py: Python<'_>, frame: CoreFrame, arena: Arena) -> Frame {
+    pub(crate) fn new(py: Python<'_>, frame: CoreFrame, arena: Arena) -> Frame {
         let kind = kind_name(py, &frame).clone().unbind();
         Frame { frame, arena, kind }
     }
@@ -148,12 +177,7 @@ impl Frame {
     /// The raw bytes a payload frame, an active-mode SocketDown or passthrough data carried.
     #[getter]
     fn payload<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        match self.frame {
-            CoreFrame::Payload { payload, .. } | CoreFrame::Data { payload } => {
-                Some(self.arena.bytes(py, payload))
-            }
-            _ => None,
-        }
+        payload_span(&self.frame).map(|span| self.arena.bytes(py, span))
     }
 
     /// Event name of a URC, command name of an error code or of a `+NAME:` line.
@@ -222,131 +246,5 @@ impl Frame {
                 None => format!("<Frame {kind}>"),
             },
         }
-    }
-}
-
-/// Frames the module's output (see the Rust docs of `response_framer` for the grammar).
-#[pyclass(module = "atsock._core")]
-pub struct ResponseFramer {
-    inner: rf::ResponseFramer,
-}
-
-#[pymethods]
-impl ResponseFramer {
-    #[new]
-    #[pyo3(signature = (max_line = rf::DEFAULT_MAX_LINE, max_payload = rf::DEFAULT_MAX_PAYLOAD))]
-    fn new(max_line: usize, max_payload: usize) -> Self {
-        ResponseFramer {
-            inner: rf::ResponseFramer::new(max_line, max_payload),
-        }
-    }
-
-    /// Feeds module output in any chunking; returns the frames it completed.
-    /// Raises FramingError (with `.frames`) when a limit was exceeded.
-    fn feed<'py>(
-        &mut self,
-        py: Python<'py>,
-        data: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        // transparent streaming: hand the caller's own bytes object back, uncopied
-        if self.inner.in_passthrough() && !self.inner.exit_pending() && self.inner.pending() == 0 {
-            if let Ok(b) = data.cast::<PyBytes>() {
-                let len = b.as_bytes().len();
-                if len == 0 {
-                    return Ok(PyList::empty(py));
-                }
-                let frame = Frame::new(
-                    py,
-                    CoreFrame::Data {
-                        payload: Span { start: 0, end: len },
-                    },
-                    Arena::Input(b.clone().unbind()),
-                );
-                return PyList::new(py, [frame]);
-            }
-        }
-        with_bytes(data, |bytes| self.inner.push(bytes))?;
-        let mut frames = Vec::new();
-        let mut first_error = None;
-        let mut more_errors = 0;
-        loop {
-            match self.inner.next_frame() {
-                Ok(Some(frame)) => frames.push(frame),
-                Ok(None) => break,
-                Err(e) if first_error.is_none() => first_error = Some(e),
-                Err(_) => more_errors += 1,
-            }
-        }
-        let list = if frames.is_empty() {
-            PyList::empty(py)
-        } else {
-            let arena = Arena::Owned(Arc::new(self.inner.take_consumed()));
-            PyList::new(
-                py,
-                frames
-                    .into_iter()
-                    .map(|frame| Frame::new(py, frame, arena.share(py))),
-            )?
-        };
-        match first_error {
-            Some(e) => Err(framing_error(py, e, more_errors, list)),
-            None => Ok(list),
-        }
-    }
-
-    /// The next `>` prompt starts passthrough (call before sending AT+SOCKETTT).
-    fn arm_transparent(&mut self) {
-        self.inner.arm_transparent();
-    }
-
-    /// Every following byte is passthrough data.
-    fn enter_passthrough(&mut self) {
-        self.inner.enter_passthrough();
-    }
-
-    /// A `+++` went out: the module's `\r\nOK\r\n` now ends passthrough.
-    fn begin_exit(&mut self) {
-        self.inner.begin_exit();
-    }
-
-    /// Back to line framing without waiting for the exit reply.
-    fn leave_passthrough(&mut self) {
-        self.inner.leave_passthrough();
-    }
-
-    /// Forgets all buffered bytes and modes (the module reset).
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-
-    #[getter]
-    fn passthrough(&self) -> bool {
-        self.inner.in_passthrough()
-    }
-
-    #[getter]
-    fn exit_pending(&self) -> bool {
-        self.inner.exit_pending()
-    }
-
-    #[getter]
-    fn armed(&self) -> bool {
-        self.inner.armed()
-    }
-
-    /// Bytes buffered as a partial frame.
-    #[getter]
-    fn pending(&self) -> usize {
-        self.inner.pending()
-    }
-
-    #[getter]
-    fn max_line(&self) -> usize {
-        self.inner.max_line()
-    }
-
-    #[getter]
-    fn max_payload(&self) -> usize {
-        self.inner.max_payload()
     }
 }

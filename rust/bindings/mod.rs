@@ -5,6 +5,8 @@
 //! into `atsock.FramingError` / `ValueError`. Frame reprs never show payload bytes
 //! (a payload may be a private key).
 
+mod batch;
+mod framer;
 mod frames;
 mod params;
 mod streams;
@@ -89,7 +91,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_IDLE_NS", packetizer::DEFAULT_IDLE_NS)?;
     m.add("MAX_COMMAND_LINE", command_framer::MAX_COMMAND_LINE)?;
     m.add_class::<frames::Frame>()?;
-    m.add_class::<frames::ResponseFramer>()?;
+    m.add_class::<framer::ResponseFramer>()?;
+    m.add_class::<batch::FrameBatch>()?;
     m.add_class::<streams::Guard>()?;
     m.add_class::<streams::Packetizer>()?;
     m.add_class::<streams::CommandFramer>()?;
