@@ -22,6 +22,7 @@ __all__ = [
     "PatternWatch",
     "ResponseFramer",
     "__version__",
+    "_frame_count",
     "build_profile",
     "format_param",
     "format_params",
@@ -186,3 +187,5 @@ def format_param(value: str | Buffer) -> bytes: ...
 def format_params(values: Iterable[str | Buffer]) -> bytes: ...
 def needs_quoting(value: str | Buffer) -> bool: ...
 def build_profile() -> Literal["release", "debug"]: ...
+def _frame_count(data: bytes, chunk: int) -> int:
+    """Frames ``data`` in Rust alone and counts the frames (for benchmarks)."""

@@ -68,6 +68,29 @@ pub(crate) fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R)
     Ok(f(b.as_bytes()))
 }
 
+/// Frames `data` in `chunk`-byte pieces in Rust alone, as `feed_batch` frames a bytes
+/// object, and counts the frames: the core's own speed, for benchmarks to compare with.
+#[pyfunction]
+fn _frame_count(py: Python<'_>, data: &Bound<'_, PyBytes>, chunk: usize) -> usize {
+    let data = data.as_bytes();
+    py.detach(|| {
+        let mut framer = rf::ResponseFramer::default();
+        let mut count = 0;
+        for piece in data.chunks(chunk.max(1)) {
+            let mut start = 0;
+            while framer.pending() > 0 && start < piece.len() {
+                start += framer.bridge(piece.get(start..).unwrap_or(&[]));
+                while let Some(frame) = framer.next_frame().transpose() {
+                    count += usize::from(frame.is_ok());
+                }
+            }
+            framer.take_consumed();
+            framer.frame_in_place(piece, start, |frame| count += usize::from(frame.is_ok()));
+        }
+        count
+    })
+}
+
 /// "release" or "debug": benchmarks refuse a debug build.
 #[pyfunction]
 fn build_profile() -> &'static str {
@@ -102,5 +125,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(params::format_param, m)?)?;
     m.add_function(wrap_pyfunction!(params::needs_quoting, m)?)?;
     m.add_function(wrap_pyfunction!(build_profile, m)?)?;
+    m.add_function(wrap_pyfunction!(_frame_count, m)?)?;
     Ok(())
 }
