@@ -23,6 +23,7 @@ from typing import Any
 import serial
 
 from atsock._core import Frame, FramingError, ResponseFramer
+from atsock.deadline import DEFAULT, Wait, as_budget, budget_of, lock_time, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
 from atsock.events import EventQueue, parse_event
 from atsock.gather import ReadGather
@@ -131,7 +132,7 @@ class ModuleCore:
         port: str | serial.SerialBase,
         *,
         baudrate: int = 115200,
-        timeout: float = 5.0,
+        timeout: float | None = 5.0,
         guard_time: float | None = None,
         exit_delay: float = 1.0,
         link_rate: float | None = None,
@@ -139,14 +140,13 @@ class ModuleCore:
         max_events: int = 10_000,
         **serial_options: Any,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
         if not stream_gather >= 0:
             raise ValueError("stream_gather must be 0 (off) or a positive number of seconds")
         #: longest a transparent stream's reader waits between port reads while the peer
         #: streams, to take several bursts per wake-up (see :mod:`atsock.gather`)
         self.stream_gather = stream_gather
-        self.timeout = timeout
+        #: every command's default timeout (seconds); ``math.inf`` if given as None
+        self.timeout = as_budget(timeout)
         self.exit_delay = exit_delay
         self.serial: serial.SerialBase
         if isinstance(port, str):
@@ -639,7 +639,7 @@ class ModuleCore:
         self,
         line: bytes,
         *,
-        timeout: float | None = None,
+        timeout: Wait = DEFAULT,
         payload: bytes | None = None,
         secret: bool = False,
         secret_reply: bool = False,
@@ -655,7 +655,7 @@ class ModuleCore:
         """
         if b"\r" in line or b"\n" in line:
             raise ValueError("a command line cannot contain CR or LF")
-        budget = self.timeout if timeout is None else timeout
+        budget = budget_of(timeout, self.timeout)
         deadline = time.monotonic() + budget
         with self._command_turn(line, deadline, budget):
             # checked under the lock: a command queued behind AT+SOCKETTT must not go out
@@ -763,7 +763,7 @@ class ModuleCore:
     def _command_turn(self, line: bytes, deadline: float, budget: float) -> Iterator[None]:
         """Holds the command lock (one command in flight), waiting for another thread's
         command no longer than this command's own timeout."""
-        if not self._cmd_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        if not self._cmd_lock.acquire(timeout=lock_time(deadline - time.monotonic())):
             raise Timeout(
                 f"{command_name(line)}: not sent, another command held the module for all "
                 f"of its {budget:g} s"
@@ -789,7 +789,7 @@ class ModuleCore:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._cond.wait(remaining)
+                self._cond.wait(wait_time(remaining))
             if late_reply_due() and not self._prompt_ambiguous:
                 raise Timeout(
                     "an earlier command that timed out is still unanswered; no payload is "
@@ -847,7 +847,7 @@ class ModuleCore:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise Timeout(f"{pending.name}: no reply from the module within {budget:g} s")
-                self._cond.wait(remaining)
+                self._cond.wait(wait_time(remaining))
 
     def _finish(self, pending: Pending) -> Pending:
         final = pending.final
@@ -1017,7 +1017,7 @@ class ModuleCore:
         self._ready_seen.clear()
 
     def wait_ready(self, timeout: float) -> None:
-        if not self._ready_seen.wait(timeout):
+        if not self._ready_seen.wait(wait_time(timeout)):
             raise Timeout(f"the module did not print 'ready' within {timeout:g} s of AT+RST")
 
     # ---- transparent mode support ----------------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from atsock._core import MAX_COMMAND_LINE, format_param, format_params
+from atsock.deadline import DEFAULT, Wait, budget_of
 from atsock.driver import ModuleCore
 from atsock.errors import ATError, SocketClosed, TransparentError
 from atsock.types import (
@@ -99,24 +100,24 @@ class Module(ModuleCore):
 
     # ---- basics ----------------------------------------------------------------------------
 
-    def command(self, line: str, *, timeout: float | None = None) -> list[str]:
+    def command(self, line: str, *, timeout: Wait = DEFAULT) -> list[str]:
         """Sends any command line; returns its information lines (raises on ERROR)."""
         reply = self.execute(line.encode(), timeout=timeout)
         return [f.text or "" for f in reply.frames]
 
-    def at(self, *, timeout: float | None = None) -> None:
+    def at(self, *, timeout: Wait = DEFAULT) -> None:
         """``AT``: is the module there? Raises :class:`~atsock.Timeout` if not."""
         self.execute(b"AT", timeout=timeout)
 
-    def version(self, *, timeout: float | None = None) -> list[str]:
+    def version(self, *, timeout: Wait = DEFAULT) -> list[str]:
         """``AT+GMR``: the firmware's version lines."""
         return self.command("AT+GMR", timeout=timeout)
 
-    def set_echo(self, on: bool, *, timeout: float | None = None) -> None:
+    def set_echo(self, on: bool, *, timeout: Wait = DEFAULT) -> None:
         """``ATE1``/``ATE0`` (the driver copes with either)."""
         self.execute(b"ATE1" if on else b"ATE0", timeout=timeout)
 
-    def reset(self, *, timeout: float | None = None) -> None:
+    def reset(self, *, timeout: Wait = DEFAULT) -> None:
         """``AT+RST``: waits for the reboot's ``ready``; every ConID is gone afterwards."""
         self.pad_owed_payload()
         self.expect_ready()
@@ -125,7 +126,7 @@ class Module(ModuleCore):
         except BaseException:
             self.cancel_expect_ready()  # a later crash-reset must not pass for this one
             raise
-        self.wait_ready(self.timeout if timeout is None else timeout)
+        self.wait_ready(budget_of(timeout, self.timeout))
 
     # ---- sockets -----------------------------------------------------------------------------
 
@@ -137,7 +138,7 @@ class Module(ModuleCore):
         *,
         con_id: int = 0,
         keep_alive: int = 0,
-        timeout: float | None = None,
+        timeout: Wait = DEFAULT,
     ) -> int:
         """``AT+SOCKET``: creates a socket (clients connect); returns its ConID."""
         stype = SocketType(type)
@@ -169,7 +170,7 @@ class Module(ModuleCore):
             raise ATError("the module said OK but lists no new socket")
         return max(rows, key=lambda s: s.con_id).con_id
 
-    def sockets(self, *, timeout: float | None = None) -> list[SocketInfo]:
+    def sockets(self, *, timeout: Wait = DEFAULT) -> list[SocketInfo]:
         """``AT+SOCKET?``: every ConID with its type, status and addresses."""
         reply = self.execute(b"AT+SOCKET?", timeout=timeout)
         rows = []
@@ -205,7 +206,7 @@ class Module(ModuleCore):
             return
         raise SocketClosed(f"ConID {con_id} does not exist on the module")
 
-    def send(self, con_id: int, data: bytes, *, timeout: float | None = None) -> None:
+    def send(self, con_id: int, data: bytes, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETSEND``: any bytes, any length (sent as ≤ 64 KiB commands). Each
         command's ``timeout`` is for the module: the time the payload takes on the line
         (``link_rate``, or else the port's baud rate) is added to it."""
@@ -215,12 +216,12 @@ class Module(ModuleCore):
         for start in range(0, len(view), SEND_CHUNK):
             chunk = bytes(view[start : start + SEND_CHUNK])
             line = b"AT+SOCKETSEND=%d,%d" % (con_id, len(chunk))
-            budget = self.timeout if timeout is None else timeout
+            budget = budget_of(timeout, self.timeout)
             if rate:
                 budget += len(chunk) / rate
             self.execute(line, payload=chunk, timeout=budget)
 
-    def send_line(self, con_id: int, data: str | bytes, *, timeout: float | None = None) -> None:
+    def send_line(self, con_id: int, data: str | bytes, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETSENDLINE``, quoted and escaped as needed; data that cannot travel in
         a command line (CR, LF, too long) goes through ``AT+SOCKETSEND`` instead."""
         raw = data.encode() if isinstance(data, str) else bytes(data)
@@ -234,21 +235,21 @@ class Module(ModuleCore):
                 return
         self.send(con_id, raw, timeout=timeout)
 
-    def read(self, con_id: int, *, timeout: float | None = None) -> bytes:
+    def read(self, con_id: int, *, timeout: Wait = DEFAULT) -> bytes:
         """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
         reply = self.execute(b"AT+SOCKETREAD=%d" % con_id, timeout=timeout)
         packet = next((f.payload for f in reply.frames if f.kind == "socketread"), None) or b""
         self.packet_read(con_id, bool(packet))
         return packet
 
-    def delete(self, con_id: int, *, timeout: float | None = None) -> None:
+    def delete(self, con_id: int, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETDEL``: closes the ConID (seeds must be deleted after they disconnect)."""
         try:
             self.execute(b"AT+SOCKETDEL=%d" % con_id, timeout=timeout)
         finally:
             self.forget(con_id, SocketClosed(f"ConID {con_id} was deleted"))
 
-    def set_receive_mode(self, mode: ReceiveMode | int, *, timeout: float | None = None) -> None:
+    def set_receive_mode(self, mode: ReceiveMode | int, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETRECVCFG``: passive (default) or active (data comes with the event).
 
         Switching to active mode, packets already announced in passive mode are read at
@@ -302,7 +303,7 @@ class Module(ModuleCore):
         )
 
     def transparent(
-        self, *, udp_mode: UdpServerMode | None = None, timeout: float | None = None
+        self, *, udp_mode: UdpServerMode | None = None, timeout: Wait = DEFAULT
     ) -> contextlib.AbstractContextManager[TransparentStream]:
         """``AT+SOCKETTT``: a context manager yielding a file-like stream to the peer;
         leaving it sends ``+++`` with the guard times and waits for the module's OK."""
@@ -311,7 +312,7 @@ class Module(ModuleCore):
         return transparent_session(self, udp_mode=udp_mode, timeout=timeout)
 
     def reset_into_transparent(
-        self, *, timeout: float | None = None
+        self, *, timeout: Wait = DEFAULT
     ) -> contextlib.AbstractContextManager[TransparentStream]:
         """``AT+RST`` with AT+SOCKETAUTOTT set: waits for the boot to connect and enter
         transparent mode, and yields that stream (left with ``+++`` like
@@ -321,7 +322,7 @@ class Module(ModuleCore):
         return auto_transparent_session(self, timeout=timeout)
 
     def set_auto_transparent(
-        self, type: SocketType | int, host: str | None, port: int, *, timeout: float | None = None
+        self, type: SocketType | int, host: str | None, port: int, *, timeout: Wait = DEFAULT
     ) -> None:
         """``AT+SOCKETAUTOTT``: after the next reset, connect and enter transparent mode."""
         stype = SocketType(type)
@@ -338,10 +339,10 @@ class Module(ModuleCore):
         params.append(str(_port(port)))
         self.execute(b"AT+SOCKETAUTOTT=" + format_params(params), timeout=timeout)
 
-    def disable_auto_transparent(self, *, timeout: float | None = None) -> None:
+    def disable_auto_transparent(self, *, timeout: Wait = DEFAULT) -> None:
         self.execute(b"AT+SOCKETAUTOTT=0", timeout=timeout)
 
-    def auto_transparent(self, *, timeout: float | None = None) -> AutoTransparentConfig:
+    def auto_transparent(self, *, timeout: Wait = DEFAULT) -> AutoTransparentConfig:
         """``AT+SOCKETAUTOTT?``"""
         line = self._query_line(b"AT+SOCKETAUTOTT?", "SOCKETAUTOTT", timeout)
         fields = (line.split(":", 1)[1] if ":" in line else "").split(",")
@@ -352,7 +353,7 @@ class Module(ModuleCore):
             raise ATError(f"unexpected AT+SOCKETAUTOTT? reply: {line!r}") from None
         return AutoTransparentConfig(_enum(SocketType, kind), fields[1], port)
 
-    def _query_line(self, line: bytes, name: str, timeout: float | None) -> str:
+    def _query_line(self, line: bytes, name: str, timeout: Wait) -> str:
         reply = self.execute(line, timeout=timeout)
         for frame in reply.frames:
             if frame.name == name and frame.text:
@@ -362,7 +363,7 @@ class Module(ModuleCore):
     # ---- certificates, names, Wi-Fi -----------------------------------------------------------
 
     def set_certificate(
-        self, kind: CertKind | int, pem: bytes | str, *, timeout: float | None = None
+        self, kind: CertKind | int, pem: bytes | str, *, timeout: Wait = DEFAULT
     ) -> None:
         """``AT+SSLCRET=<kind>,<len>``: stores a CA, client certificate or key (≤ 2048 bytes).
         The body never appears in traces or logs."""
@@ -375,38 +376,38 @@ class Module(ModuleCore):
         else:
             self.execute(line, timeout=timeout)
 
-    def clear_certificate(self, kind: CertKind | int, *, timeout: float | None = None) -> None:
+    def clear_certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> None:
         self.set_certificate(kind, b"", timeout=timeout)
 
-    def certificate(self, kind: CertKind | int, *, timeout: float | None = None) -> bytes:
+    def certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> bytes:
         """``AT+SSLCRET=<kind>``: the stored body (``b""`` if none)."""
         reply = self.execute(b"AT+SSLCRET=%d" % CertKind(kind), secret_reply=True, timeout=timeout)
         return next((f.payload or b"" for f in reply.frames if f.kind == "sslcret"), b"")
 
-    def resolve(self, name: str, *, timeout: float | None = None) -> str:
+    def resolve(self, name: str, *, timeout: Wait = DEFAULT) -> str:
         """``AT+WDOMAIN``: the module resolves ``name`` through its DNS servers."""
         line = self._query_line(b"AT+WDOMAIN=" + format_param(_host(name)), "WDOMAIN", timeout)
         return line.split(":", 1)[1]
 
-    def dns_servers(self, *, timeout: float | None = None) -> tuple[str, ...]:
+    def dns_servers(self, *, timeout: Wait = DEFAULT) -> tuple[str, ...]:
         """``AT+WDNS?``"""
         line = self._query_line(b"AT+WDNS?", "WDNS", timeout)
         return tuple(x for x in line.split(":", 1)[1].split(",") if x)
 
     def set_dns_servers(
-        self, primary: str, secondary: str | None = None, *, timeout: float | None = None
+        self, primary: str, secondary: str | None = None, *, timeout: Wait = DEFAULT
     ) -> None:
         """``AT+WDNS``"""
         servers = [_ipv4(primary)] + ([_ipv4(secondary)] if secondary else [])
         self.execute(b"AT+WDNS=" + format_params(servers), timeout=timeout)
 
-    def join_wifi(self, ssid: str, password: str = "", *, timeout: float | None = None) -> None:
+    def join_wifi(self, ssid: str, password: str = "", *, timeout: Wait = DEFAULT) -> None:
         """``AT+WJAP``: joins an access point (WIFI_CONNECT / WIFI_GOT_IP events follow)."""
         params: Sequence[str] = [ssid, password] if password else [ssid]
         # the password stays out of wire traces, and so does the echo of the line
         self.execute(b"AT+WJAP=" + format_params(params), timeout=timeout, secret_line=True)
 
-    def set_auto_connect(self, on: bool, *, timeout: float | None = None) -> None:
+    def set_auto_connect(self, on: bool, *, timeout: Wait = DEFAULT) -> None:
         """``AT+WAUTOCONN``: join the saved access point at boot."""
         self.execute(b"AT+WAUTOCONN=%d" % int(on), timeout=timeout)
 
@@ -415,7 +416,7 @@ class Module(ModuleCore):
     def create_connection(
         self,
         address: tuple[str, int],
-        timeout: float | None = None,
+        timeout: Wait = DEFAULT,
         *,
         tls: bool = False,
         udp: bool = False,
@@ -428,7 +429,7 @@ class Module(ModuleCore):
             kind = SocketType.UDP_CLIENT if udp else SocketType.SSL_CLIENT
         con_id = self.open_socket(kind, address[0], address[1], timeout=timeout)
         sock = Socket(self, con_id, kind)
-        sock.settimeout(timeout)
+        sock.settimeout(None if timeout is DEFAULT else timeout)
         return sock
 
     def create_server(self, port: int, *, tls: bool = False) -> ServerSocket:

@@ -16,6 +16,7 @@ import io
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from atsock.deadline import DEFAULT, Wait
 from atsock.errors import ATError, SocketClosed, Timeout
 from atsock.types import ReceiveMode, SocketType
 
@@ -107,8 +108,8 @@ class Socket(_ModuleSocket):
         self.sendall(data)
         return len(data)
 
-    def _command_timeout(self) -> float | None:
-        return self._timeout if self._timeout else None
+    def _command_timeout(self) -> Wait:
+        return self._timeout if self._timeout else DEFAULT
 
     # ---- receiving ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from atsock._core import PatternWatch
+from atsock.deadline import DEFAULT, Wait, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
 from atsock.gather import ReadGather
 from atsock.inbox import Inbox
@@ -261,7 +262,7 @@ class TransparentStream(io.RawIOBase):
             module.framer_begin_exit()
             module.write(b"+++")
             module.drain()
-            exited = module.transparent_exited.wait(budget)
+            exited = module.transparent_exited.wait(wait_time(budget))
         finally:
             self._release()
         if not exited:
@@ -302,11 +303,11 @@ class TransparentStream(io.RawIOBase):
 
 @contextlib.contextmanager
 def transparent_session(
-    module: Module, *, udp_mode: UdpServerMode | None, timeout: float | None
+    module: Module, *, udp_mode: UdpServerMode | None, timeout: Wait
 ) -> Iterator[TransparentStream]:
     """Enters AT+SOCKETTT, yields the stream, leaves with ``+++`` (see the module doc)."""
     module.transparent_target()  # a clear error before anything is sent
-    stream = TransparentStream(module, timeout)
+    stream = TransparentStream(module, None if timeout is DEFAULT else timeout)
     line = b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
     module.transparent_exited.clear()
     stream._attach()
@@ -325,9 +326,7 @@ def transparent_session(
 
 
 @contextlib.contextmanager
-def auto_transparent_session(
-    module: Module, *, timeout: float | None
-) -> Iterator[TransparentStream]:
+def auto_transparent_session(module: Module, *, timeout: Wait) -> Iterator[TransparentStream]:
     """``AT+RST`` on a module with AT+SOCKETAUTOTT set: the module boots, connects, prints
     ``connect success``, ``OK`` and ``>`` and is in transparent mode; yields that stream."""
     config = module.auto_transparent(timeout=timeout)
@@ -335,14 +334,14 @@ def auto_transparent_session(
         raise TransparentError(
             "AT+SOCKETAUTOTT is off: set it with set_auto_transparent() before resetting into it"
         )
-    budget = module.timeout if timeout is None else timeout
-    stream = TransparentStream(module, timeout)
+    budget = budget_of(timeout, module.timeout)
+    stream = TransparentStream(module, None if timeout is DEFAULT else timeout)
     module.boot_prompt.clear()
     module.auto_transparent_boot = True
     stream._attach()  # the boot's '>' may come in the same read as 'ready'
     try:
         module.reset(timeout=budget)
-        if not module.boot_prompt.wait(budget):
+        if not module.boot_prompt.wait(wait_time(budget)):
             raise TransparentError(
                 f"after the reset the module did not connect to {config.host}:{config.port} "
                 f"and enter transparent mode within {budget:g} s"
