@@ -6,6 +6,8 @@ core in :mod:`atsock._core`; this package re-exports it so users never import ``
 
 from __future__ import annotations
 
+import logging as _logging
+
 import serial as _serial
 
 from atsock._core import (
@@ -119,3 +121,7 @@ __all__ = [
 # ``serial.serial_for_url("emu://")`` opens an in-process module emulator.
 if "atsock.urlhandler" not in _serial.protocol_handler_packages:
     _serial.protocol_handler_packages.append("atsock.urlhandler")
+
+# A library is silent until the application configures logging: without a handler of
+# its own, Python's last-resort handler would print atsock's warnings on stderr.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
