@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from types import FrameType
+from typing import Callable
 
 from serial import SerialException
 
 import atsock
+from atsock.emulator.machine import MAX_GUARD_TIME
 
 EPILOG_EMULATE = """examples:
   atsock emulate --pty                    # prints /dev/pts/N, then serves it
@@ -47,6 +50,37 @@ def _positive(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def _bounded(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number from ``low`` to ``high`` (NaN and inf refused)."""
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low:g} to {high:g}, got {text!r}")
+        return value
+
+    return number
+
+
+def _tcp_port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _state_file(path: str) -> str:
+    """A flash file the emulator can write: an existing writable file, or a new one in
+    a writable directory."""
+    folder = os.path.dirname(os.path.abspath(path))
+    writable = os.access(path, os.W_OK) if os.path.exists(path) else os.access(folder, os.W_OK)
+    if os.path.isdir(path) or not os.path.isdir(folder) or not writable:
+        raise argparse.ArgumentTypeError(f"cannot write the state file {path!r}")
+    return path
 
 
 EPILOG_DEMO = """examples:
@@ -91,16 +125,17 @@ def _build_parser() -> argparse.ArgumentParser:
     where = emulate.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
     where.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="serve on a TCP port")
-    emulate.add_argument("--guard-time", type=float, default=0.02, metavar="SECONDS",
-                         help="+++ guard time (default 0.02)")  # fmt: skip
+    emulate.add_argument("--guard-time", type=_bounded(0, MAX_GUARD_TIME), default=0.02,
+                         metavar="SECONDS",
+                         help=f"+++ guard time, 0 to {MAX_GUARD_TIME:g}; default 0.02")  # fmt: skip
     emulate.add_argument("--baud", type=int, metavar="N",
                          help="pace the UART at N baud (N/10 B/s); default unpaced")  # fmt: skip
-    emulate.add_argument("--state", metavar="FILE",
+    emulate.add_argument("--state", type=_state_file, metavar="FILE",
                          help="the module's flash file (certificates, DNS, …)")  # fmt: skip
     emulate.add_argument("--no-echo", action="store_true", help="start with echo off (ATE0)")
     emulate.add_argument("--listen-host", default="127.0.0.1",
                          help="where AT+SOCKET servers bind (default 127.0.0.1)")  # fmt: skip
-    emulate.add_argument("--dns-port", type=int, default=53,
+    emulate.add_argument("--dns-port", type=_tcp_port, default=53,
                          help="port of the DNS servers set with AT+WDNS (default 53)")  # fmt: skip
     emulate.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
 
@@ -133,7 +168,7 @@ def _build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="a TCP peer")
     peer.add_argument("--udp", type=_host_port, metavar="HOST:PORT", help="a UDP peer")
     peer.add_argument("--tls", type=_host_port, metavar="HOST:PORT", help="a TLS peer")
-    stream.add_argument("--idle", type=float, default=1.0, metavar="SECONDS",
+    stream.add_argument("--idle", type=_bounded(0, 3600), default=1.0, metavar="SECONDS",
                         help="after stdin ends, stop once the peer is quiet this long")  # fmt: skip
     stream.add_argument("--link-rate", type=_positive, metavar="BYTES/S",
                         help="the line's speed where the port cannot tell it: a pty of "
@@ -230,8 +265,6 @@ def _emulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from atsock.demo import run_demo
 
-    if (args.port is None) != (args.peer is None):
-        raise ValueError("--port and --peer go together (a real module and a real echo peer)")
     report = run_demo(size=args.size, baud=args.baud, port=args.port, peer=args.peer)
     return 0 if report.verified else 1
 
@@ -239,6 +272,8 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "demo" and (args.port is None) != (args.peer is None):
+        parser.error("demo: --port and --peer go together (a real module and a real echo peer)")
     try:
         if args.command == "emulate":
             return _emulate(args)

@@ -52,6 +52,8 @@ TX_HIGH = 256 * 1024
 TX_CHUNK = 256 * 1024
 #: How far a late paced read may catch up with the line (the UART's receive FIFO).
 RX_CATCH_UP = 0.05
+#: the longest +++ guard time the emulator takes, in seconds (a real module's is ~1 s)
+MAX_GUARD_TIME = 60.0
 BANNER = b"\r\nCombo-AT emulator (atsock)\r\nready\r\n"
 TRANSPARENT_EXIT = b"\r\nOK\r\n"
 
@@ -81,6 +83,10 @@ class Emulator:
             raise ValueError(f"transport must be 'pty' or 'tcp', not {transport!r}")
         if baud is not None and baud <= 0:
             raise ValueError(f"baud must be positive, not {baud}")
+        if not 0 <= guard_time <= MAX_GUARD_TIME:  # (NaN fails too)
+            raise ValueError(
+                f"guard_time must be 0 to {MAX_GUARD_TIME:g} seconds, not {guard_time}"
+            )
         self._store = FlashStore(state)
         self.flash: Flash = self._store.load()
         if echo is not None:
