@@ -11,7 +11,7 @@ use super::batch::FrameBatch;
 use super::frames::{untracked, Arena};
 use super::{framing_error, with_bytes};
 use crate::error::CoreError;
-use crate::response_framer::{self as rf, Frame as CoreFrame, Span};
+use crate::response_framer::{self as rf, Frame as CoreFrame};
 
 /// The batch of every feed that completes no frame.
 static EMPTY: PyOnceLock<Py<FrameBatch>> = PyOnceLock::new();
@@ -40,17 +40,6 @@ impl ResponseFramer {
             return Ok(out.into_framed(split, [owned, None]));
         };
         let bytes = input.as_bytes();
-        // transparent streaming: hand the caller's own bytes object back, whole
-        if self.inner.in_passthrough() && !self.inner.exit_pending() && self.inner.pending() == 0 {
-            let data = (!bytes.is_empty()).then(|| CoreFrame::Data {
-                payload: Span::new(0, bytes.len()),
-            });
-            let out = Collected {
-                frames: data.into_iter().collect(),
-                error: None,
-            };
-            return Ok(out.into_framed(0, [None, Some(Arena::Input(input.clone().unbind()))]));
-        }
         // first the bytes that complete a frame begun in an earlier feed, copied ...
         let mut out = Collected::default();
         let mut start = 0;
@@ -60,7 +49,8 @@ impl ResponseFramer {
         }
         let split = out.frames.len();
         let carried = (split > 0).then(|| Arena::Owned(Arc::new(self.inner.take_consumed())));
-        // ... then the rest framed where it lies, in the caller's bytes object
+        // ... then the rest framed where it lies, in the caller's bytes object (in
+        // transparent streaming: one data frame that is the caller's object itself)
         self.inner
             .frame_in_place(bytes, start, |frame| out.add(frame));
         let in_place = (out.frames.len() > split).then(|| Arena::Input(input.clone().unbind()));
