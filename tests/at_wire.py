@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -47,18 +46,6 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
 
 class WireTimeout(AssertionError):
     """The module did not send what was expected in time (carries what it did send)."""
-
-
-def settle(emu: Emulator, timeout: float = TIMEOUT) -> None:
-    """Waits until everything posted to ``emu``'s loop so far (fault injection) has run.
-
-    Fault injection is posted to the emulator's loop; a marker posted after it runs
-    after it, so bytes written next are handled with the fault in place.
-    """
-    done = threading.Event()
-    emu.call_soon(done.set)
-    if not done.wait(timeout):
-        raise WireTimeout(f"emulator loop did not run a posted call within {timeout:g} s")
 
 
 class Wire(Closing):

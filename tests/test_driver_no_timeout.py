@@ -42,13 +42,11 @@ def test_module_without_a_timeout_runs_commands_sockets_and_streams(
 
 def test_a_call_without_a_timeout_outwaits_the_default(make_module: ModuleFactory) -> None:
     emu, module = make_module(timeout=0.3)
-    emu.stall(1.0)
-    time.sleep(0.05)  # (the stall begins on the emulator's loop)
+    emu.stall(1.0)  # in effect when it returns
     started = time.monotonic()
     module.at(timeout=None)  # the default would give up after 0.3 s
     assert time.monotonic() - started > 0.3
     emu.stall(1.0)
-    time.sleep(0.05)
     with pytest.raises(atsock.Timeout, match=r"within 0\.3 s"):
         module.at()  # no timeout given: the module's own
     module.at(timeout=None)

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import atsock
-from at_wire import settle
 from atsock import MAX_COMMAND_LINE, CertKind, SocketType, parse_params
 from atsock.driver import ModuleCore, Pending
 from atsock.emulator import Emulator
@@ -272,7 +271,6 @@ def test_payload_after_a_late_prompt_is_still_data(
     emu, module = emu_module
     cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
     emu.stall(1.0)
-    settle(emu)
     with pytest.raises(atsock.Timeout):
         module.send(cid, b"hello", timeout=0.3)
     # the next send waits for the first one's late '>' (its payload goes then), so its
@@ -289,7 +287,6 @@ def test_no_payload_is_sent_while_a_prompt_is_ambiguous(
     emu, module = emu_module
     cid = module.open_socket(SocketType.TCP_CLIENT, *collector.address)
     emu.stall(2.0)
-    settle(emu)
     with pytest.raises(atsock.Timeout):
         module.send(cid, b"first", timeout=0.3)
     with pytest.raises(atsock.Timeout):

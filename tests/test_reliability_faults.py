@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import atsock
-from at_wire import settle
 from atsock import ReceiveMode, SocketType
 from atsock.emulator import Emulator
 from atsock.emulator.machine import TX_HIGH
@@ -85,7 +84,6 @@ def test_reset_mid_command_is_module_reset_then_commands_work(
     cid = m.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
     sock = atsock.Socket(m, cid, SocketType.TCP_CLIENT)
     emu.stall(0.3)  # the command is in flight (unanswered) when the module reboots
-    settle(emu)
     timer = later(0.1, emu.reset)
     started = time.monotonic()
     with pytest.raises(atsock.ModuleReset):
@@ -242,7 +240,6 @@ def test_garbage_mid_command_is_typed_then_resync(pair: EmuModule, garbage: str)
     emu, m = pair
     emu.stall(0.1)  # the garbage reaches the host while the command waits for its reply
     emu.inject(GARBAGE[garbage])
-    settle(emu)
     try:
         assert m.sockets() == []
     except atsock.ATError as exc:  # FramingError, Timeout: typed, never anything else
@@ -257,7 +254,6 @@ def test_garbage_burst_between_commands(pair: EmuModule) -> None:
     for chunk in GARBAGE.values():
         emu.inject(chunk)
     emu.inject(b"\r\nOK\r\nERROR\r\n[Busy]Cmd running\r\n>")
-    settle(emu)
     time.sleep(0.1)
     m.at()
     assert m.sockets() == []
@@ -268,7 +264,6 @@ def test_lost_reply_bytes_are_a_timeout_then_resync(pair: EmuModule, count: int)
     emu, m = pair
     m.set_dns_servers("9.9.9.9")
     emu.drop_output(count)  # "+WDNS:9.9.9.9,0.0.0.0\r\nOK\r\n" loses its first bytes
-    settle(emu)
     started = time.monotonic()
     try:
         servers = m.dns_servers()
@@ -286,7 +281,6 @@ def test_lost_reply_bytes_are_a_timeout_then_resync(pair: EmuModule, count: int)
 def test_lost_command_bytes_are_a_typed_error_then_resync(pair: EmuModule, count: int) -> None:
     emu, m = pair
     emu.drop_input(count)  # "AT+WDNS?\r\n" loses its first bytes
-    settle(emu)
     started = time.monotonic()
     with pytest.raises((atsock.CommandError, atsock.Timeout)):
         m.dns_servers()
@@ -306,7 +300,6 @@ def test_declared_payload_longer_than_what_arrives_times_out_then_resync(
     emu, m = pair
     m.set_receive_mode(ReceiveMode.ACTIVE)
     emu.inject(b"+EVENT:SocketDown,1,100,abc")
-    settle(emu)
     started = time.monotonic()
     with pytest.raises(atsock.Timeout):
         m.sockets()
@@ -330,7 +323,6 @@ def test_module_that_stops_answering_times_out_in_the_configured_time(
     emu, m = pair
     cid = m.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
     emu.stall(TIMEOUT + 0.3)
-    settle(emu)
     started = time.monotonic()
     with pytest.raises(atsock.Timeout) as info:
         SILENCED[command](m, cid)
@@ -348,7 +340,6 @@ def test_stalled_transparent_exit_is_bounded(pair: EmuModule, echo_server: TcpEc
     started = time.monotonic()
     with pytest.raises(atsock.TransparentError), m.transparent(timeout=TIMEOUT):
         emu.stall(TIMEOUT + 0.5)
-        settle(emu)
     assert time.monotonic() - started < 2 * TIMEOUT + SLACK
     time.sleep(0.5)
     m.at()  # the module did leave (late): commands work again

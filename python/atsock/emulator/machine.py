@@ -202,31 +202,51 @@ class Emulator:
         self._wake_w.close()
         log.info("module emulator stopped")
 
-    # ---- fault injection (any thread) -----------------------------------------------
+    # ---- fault injection (any thread; in effect when the call returns) ----------------
 
     def reset(self) -> None:
         """The module reboots by itself (power glitch): sockets gone, banner, ``ready``."""
-        self.call_soon(lambda: self._boot(announce=True))
+        self._apply(lambda: self._boot(announce=True))
 
     def drop_peer(self, con_id: int) -> None:
         """The peer behind ``con_id`` vanishes (its host socket is torn down)."""
-        self.call_soon(lambda: self._peer_vanished(con_id))
+        self._apply(lambda: self._peer_vanished(con_id))
 
     def inject(self, data: bytes) -> None:
         """Writes bytes onto the UART as if the module had sent them (garbage, fake URCs)."""
-        self.call_soon(lambda: self.emit(data))
+        self._apply(lambda: self.emit(data))
 
     def drop_output(self, count: int) -> None:
         """Loses the next ``count`` bytes the module sends to the host."""
-        self.call_soon(lambda: setattr(self, "_drop_out", self._drop_out + count))
+        self._apply(lambda: setattr(self, "_drop_out", self._drop_out + count))
 
     def drop_input(self, count: int) -> None:
         """Loses the next ``count`` bytes the host sends to the module."""
-        self.call_soon(lambda: setattr(self, "_drop_in", self._drop_in + count))
+        self._apply(lambda: setattr(self, "_drop_in", self._drop_in + count))
 
     def stall(self, seconds: float) -> None:
         """The module neither reads nor writes the UART for ``seconds``."""
-        self.call_soon(lambda: setattr(self, "_stall_until", time.monotonic() + seconds))
+        self._apply(lambda: setattr(self, "_stall_until", time.monotonic() + seconds))
+
+    def _apply(self, fn: Callable[[], None], timeout: float = 5.0) -> None:
+        """Runs a fault on the loop thread and returns once it is in effect, so bytes the
+        host sends after this call meet the fault (the loop reads the UART before it runs
+        queued calls, so a fault merely queued could miss the next command)."""
+        thread = self._thread
+        if thread is None or thread is threading.current_thread() or self._closed or self._stopping:
+            self.call_soon(fn)  # not looping yet (or on the loop): applied in order
+            return
+        applied = threading.Event()
+
+        def run() -> None:
+            try:
+                fn()
+            finally:
+                applied.set()
+
+        self.call_soon(run)
+        if not applied.wait(timeout):
+            raise TimeoutError(f"emulator loop did not apply a fault within {timeout} s")
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Runs ``fn`` on the loop thread."""
