@@ -271,6 +271,45 @@ class TcpCollector(_TcpServer):
         self._first.sock.sendall(data)
 
 
+class TcpSilentPeer(_TcpServer):
+    """A peer that accepts and does not read (a small receive buffer) until
+    ``start_reading()``: TCP back-pressure then stalls whoever sends to it. ``data()``
+    returns what it received once reading started and the line went quiet."""
+
+    def __init__(self) -> None:
+        self._reading = threading.Event()
+        self._received = bytearray()
+        self._last_rx = time.monotonic()
+        super().__init__("tcp-silent")
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+    def start_reading(self) -> None:
+        with self._lock:
+            self._last_rx = time.monotonic()
+        self._reading.set()
+
+    def _serve(self, conn: _Connection) -> None:
+        while self._receiving(conn) and not self._reading.wait(POLL):
+            pass
+        super()._serve(conn)
+
+    def _on_data(self, conn: _Connection, data: bytes) -> None:
+        with self._lock:
+            self._received += data
+            self._last_rx = time.monotonic()
+
+    def data(self, quiet: float = 0.5, timeout: float = 10.0) -> bytes:
+        """Everything received, once nothing came for ``quiet`` s (or ``timeout`` passed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if time.monotonic() - self._last_rx >= quiet:
+                    return bytes(self._received)
+            time.sleep(quiet / 5)
+        with self._lock:
+            return bytes(self._received)
+
+
 class UdpPeer(Closing):
     """A UDP socket bound to 127.0.0.1:0 (no thread: the test reads it directly)."""
 

@@ -431,7 +431,7 @@ def test_a_command_waits_for_another_no_longer_than_its_timeout(fake: FakeModule
         other.start()
         fake.wait_lines(1)
         started = time.monotonic()
-        with pytest.raises(atsock.Timeout, match="not sent, another command held"):
+        with pytest.raises(atsock.Timeout, match="not sent, other commands held"):
             m.at(timeout=0.15)
         assert time.monotonic() - started < 0.45
         other.join(2.0)

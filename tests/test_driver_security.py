@@ -344,14 +344,13 @@ def test_a_transparent_prompt_that_comes_as_the_wait_gives_up_streams() -> None:
 def test_a_late_payload_going_out_does_not_hold_up_other_waits() -> None:
     data = bytes(range(256)) * 48  # 12 KiB: 0.6 s at the link rate below
     with FakeModule() as fake:
-        # the send's budget is its timeout plus the line time of its payload (0.8 s)
         fake.expect(b"AT+SOCKETSEND=1,%d" % len(data), 1.0, b">", payload=len(data),
                     after=[b"\r\nOK\r\n"])  # fmt: skip
         fake.expect(b"AT", b"OK\r\n")
         with open_module(fake.url, link_rate=20_000, write_timeout=5.0) as m:
             sock = atsock.Socket(m, 1, SocketType.TCP_CLIENT)
-            with pytest.raises(atsock.Timeout):
-                m.send(1, data, timeout=0.2)
+            with pytest.raises(atsock.Timeout):  # (one command: m.send would cut it up)
+                m.execute(b"AT+SOCKETSEND=1,%d" % len(data), payload=data, timeout=0.8)
             # the late payload is going out
             assert wait_until(lambda: len(fake.received) >= 3000), "it never went out"
             sock.settimeout(0.1)

@@ -296,9 +296,9 @@ def test_a_module_with_a_link_rate_knows_when_the_line_is_done(
             pieces: list[int] = []
             write_port = module._write_port
 
-            def spy(data: bytes | memoryview) -> None:
+            def spy(data: bytes | memoryview, deadline: float) -> None:
                 pieces.append(len(data))
-                write_port(data)
+                write_port(data, deadline)
 
             module._write_port = spy  # type: ignore[method-assign]
             payload = os.urandom(size)

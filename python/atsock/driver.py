@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -23,11 +24,12 @@ from typing import Any
 import serial
 
 from atsock._core import Frame, FramingError, ResponseFramer
-from atsock.deadline import DEFAULT, Wait, as_budget, budget_of, lock_time, wait_time
+from atsock.deadline import DEFAULT, Wait, as_budget, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
 from atsock.events import EventQueue, parse_event
 from atsock.gather import ReadGather
-from atsock.portio import CHUNK, PortReader, PortWriter, close_port, uart_rate
+from atsock.portio import CHUNK, PortReader, PortWriter, WriteStalled, close_port, uart_rate
+from atsock.turns import Turns
 from atsock.types import (
     Event,
     ModuleRestarted,
@@ -175,7 +177,11 @@ class ModuleCore:
         #: set to end the reader thread's nap at once (the stream ends, the module closes)
         self._lease_end = threading.Event()
         self._write_lock = threading.Lock()
-        self._cmd_lock = threading.Lock()
+        #: one command at a time, callers first come first served (see atsock.turns)
+        self._turns = Turns()
+        #: the rest of a write the module stopped taking (its deadline passed): the module
+        #: waits for these bytes, so they go out before anything else (with _write_lock)
+        self._owed_tail = b""
         self._cond = threading.Condition()
         self._pending: Pending | None = None
         self._conns: dict[int, Conn] = {}
@@ -273,8 +279,12 @@ class ModuleCore:
 
     # ---- writing ----------------------------------------------------------------------
 
-    def write(self, data: bytes, *, secret: bool = False) -> None:
-        """Writes raw bytes to the module (the caller owns the protocol state)."""
+    def write(self, data: bytes, *, secret: bool = False, deadline: float = math.inf) -> None:
+        """Writes raw bytes to the module (the caller owns the protocol state).
+
+        With a ``deadline`` (monotonic) a module that stops reading its port raises
+        :class:`~atsock.portio.WriteStalled` when it passes; the bytes it did not take
+        are owed (it waits for them) and go out first on the next write."""
         if self._dead is not None:
             raise ATError(f"the module's port failed: {self._dead}") from self._dead
         trace("TX", data, secret=secret)
@@ -287,13 +297,38 @@ class ModuleCore:
             if self._prompt_ambiguous:
                 self._owed = max(0, self._owed - len(data))
         with self._write_lock:
-            self._write_held(data)
+            self._write_owed(deadline)
+            try:
+                self._write_held(data, deadline)
+            except WriteStalled as stall:
+                self._owed_tail = bytes(memoryview(data)[stall.written :])
+                raise
 
-    def _write_held(self, data: bytes) -> None:
+    def write_owed(self, deadline: float) -> int:
+        """Writes what the module still waits for of a stalled write (see :meth:`write`);
+        returns how many bytes that was, raises ``WriteStalled`` if it stalls again."""
+        with self._write_lock:
+            owed = len(self._owed_tail)
+            self._write_owed(deadline)
+            return owed
+
+    def _write_owed(self, deadline: float) -> None:
+        tail = self._owed_tail
+        if not tail:
+            return
+        try:
+            self._write_held(tail, deadline)
+        except WriteStalled as stall:
+            self._owed_tail = tail[stall.written :]
+            raise WriteStalled(0) from None
+        self._owed_tail = b""
+        log.info("the module took the %d bytes it was owed of a stalled write", len(tail))
+
+    def _write_held(self, data: bytes, deadline: float = math.inf) -> None:
         """Writes ``data`` (with ``_write_lock`` held), paced by ``link_rate`` if set."""
         rate = self.link_rate
         if not rate or not data:
-            self._write_port(data)
+            self._write_port(data, deadline)
             return
         # Keep at most LINE_QUEUE seconds of data ahead of the line: the port then
         # always has room, and a writer that waits for room itself wakes about
@@ -310,7 +345,10 @@ class ModuleCore:
             if ahead > 0:
                 time.sleep(ahead)
                 before += ahead
-            self._write_port(piece)
+            try:
+                self._write_port(piece, deadline)
+            except WriteStalled as stall:
+                raise WriteStalled(start + stall.written) from None
             # the line carries the piece from when it is free; a write that waited for
             # room (or a stalled line) leaves at most LINE_QUEUE's worth in the kernel
             self._line_free = max(
@@ -318,9 +356,9 @@ class ModuleCore:
                 time.monotonic() + min(len(piece), queue) / rate,
             )
 
-    def _write_port(self, data: bytes | memoryview) -> None:
+    def _write_port(self, data: bytes | memoryview, deadline: float = math.inf) -> None:
         try:
-            self._writer.write(data)
+            self._writer.write(data, deadline)
         except (OSError, serial.SerialException) as exc:
             raise ATError(f"cannot write to the module's port: {exc}") from exc
 
@@ -555,6 +593,7 @@ class ModuleCore:
             self._late_payload = None
             self._prompt_ambiguous = False
             self._late_written = False
+            self._owed_tail = b""  # the rebooted module waits for nothing
             if not expected and self._pending is not None:
                 self._pending.failure = reason
                 # the rebooted module may still answer the line it was given (late)
@@ -662,9 +701,13 @@ class ModuleCore:
             # once the module streams (its line would reach the peer as data)
             if self.transparent_active or (self.auto_transparent_boot and line != b"AT+RST"):
                 raise ATError("the module is in transparent mode: close the stream first")
+            self._pay_owed(line, deadline, budget)
             self._settle(deadline)
             if payload is not None or until_prompt:
                 self._await_late_prompt(deadline, budget)
+            elif line != b"AT+RST":  # (a reset pads what the module may wait for)
+                self._await_prompt_settled(line, deadline, budget)
+                self._await_late_reply(line, deadline, budget)
             if time.monotonic() >= deadline:  # a reply could not come in time: not sent
                 raise Timeout(f"{command_name(line)}: not sent, its {budget:g} s ran out first")
             after_busy = False
@@ -681,17 +724,19 @@ class ModuleCore:
                     self._secret_rx = secret_reply or secret_line  # the echo repeats it
                 payload_sent = False
                 try:
-                    self.write(line + b"\r\n", secret=secret_line)
+                    self._write_in_time(line + b"\r\n", secret_line, deadline, budget, line)
                     if payload is not None or until_prompt:
                         self._wait(pending, deadline, budget, lambda p: p.prompted)
                         if until_prompt and pending.prompted:
                             self.transparent_active = True  # before the lock is released
                             return pending
                         if pending.prompted and payload is not None:
-                            self.write(payload, secret=secret)
-                            payload_sent = True
+                            payload_sent = True  # all of it goes, if need be later (owed)
+                            self._write_in_time(payload, secret, deadline, budget, line)
                     self._wait(pending, deadline, budget, lambda p: False)
-                except Timeout:
+                except Timeout as exc:
+                    if payload is not None:
+                        exc.sent = len(payload) if payload_sent else 0
                     claimed = None
                     with self._cond:
                         # one decision with the reader thread held off: a '>' dispatched
@@ -727,6 +772,47 @@ class ModuleCore:
                 self._tt_late = False  # a command was answered: the module reads lines
                 return self._finish(pending)
 
+    def _write_in_time(
+        self, data: bytes, secret: bool, deadline: float, budget: float, line: bytes
+    ) -> None:
+        """Writes a command's line or payload; Timeout if the module stops taking bytes
+        for the rest of the command's time (what it did not take goes out later)."""
+        try:
+            self.write(data, secret=secret, deadline=deadline)
+        except WriteStalled as stall:
+            raise Timeout(
+                f"{command_name(line)}: the module stopped reading its port after "
+                f"{stall.written} of {len(data)} bytes and took no more within {budget:g} s "
+                "(its buffers are full: is the peer not reading?); the rest goes out "
+                "before the next command"
+            ) from None
+
+    def _pay_owed(self, line: bytes, deadline: float, budget: float) -> None:
+        """Before a command: the rest of a stalled write goes out (the module waits for
+        it); the command it completes answers late."""
+        try:
+            if self.write_owed(deadline):
+                with self._cond:
+                    self._late_written = self._orphaned = True
+        except WriteStalled:
+            raise Timeout(
+                f"{command_name(line)}: not sent, the module still has not taken the rest "
+                f"of an earlier command within {budget:g} s (is the peer not reading?)"
+            ) from None
+
+    def _await_late_reply(self, line: bytes, deadline: float, budget: float) -> None:
+        """The reply of a command whose bytes went out late (a stalled write's rest, a
+        late payload) is waited for: it would be taken for this one's."""
+        with self._cond:
+            while self._late_written and self._orphaned:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Timeout(
+                        f"{command_name(line)}: not sent, the module has not answered an "
+                        f"earlier command it took late within {budget:g} s"
+                    )
+                self._cond.wait(wait_time(remaining))
+
     def _settle(self, deadline: float) -> None:
         """Before a command line goes out: the module is taken out of a transparent mode
         it entered late, keeps its quiet after leaving transparent mode, and a late reply
@@ -761,17 +847,25 @@ class ModuleCore:
 
     @contextlib.contextmanager
     def _command_turn(self, line: bytes, deadline: float, budget: float) -> Iterator[None]:
-        """Holds the command lock (one command in flight), waiting for another thread's
-        command no longer than this command's own timeout."""
-        if not self._cmd_lock.acquire(timeout=lock_time(deadline - time.monotonic())):
+        """Holds the module's turn (one command in flight), waiting for other threads'
+        commands no longer than this command's own timeout."""
+        if not self._turns.acquire(deadline):
             raise Timeout(
-                f"{command_name(line)}: not sent, another command held the module for all "
+                f"{command_name(line)}: not sent, other commands held the module for all "
                 f"of its {budget:g} s"
             )
         try:
             yield
         finally:
-            self._cmd_lock.release()
+            self._turns.release()
+
+    @contextlib.contextmanager
+    def turn(self, timeout: Wait = DEFAULT) -> Iterator[None]:
+        """Holds the module for several commands of this thread in a row (others wait
+        their turn, first come first served): ``with module.turn(): ...``."""
+        budget = budget_of(timeout, self.timeout)
+        with self._command_turn(b"a turn", time.monotonic() + budget, budget):
+            yield
 
     def _await_late_prompt(self, deadline: float, budget: float) -> None:
         """A command that takes a payload is sent only once no earlier send may still
@@ -802,6 +896,22 @@ class ModuleCore:
                     "it is reset (Module.reset()) or its late prompt comes "
                     f"(waited {budget:g} s)"
                 )
+
+    def _await_prompt_settled(self, line: bytes, deadline: float, budget: float) -> None:
+        """A command line goes out only once no earlier send may still prompt: after a
+        late '>' the module would take the line as that send's payload (sent to the peer,
+        the command lost)."""
+        with self._cond:
+            while self._late_payload is not None and not self._prompt_ambiguous:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Timeout(
+                        f"{command_name(line)}: not sent, an earlier send timed out before "
+                        "the module's '>' prompt and the module may still take the next "
+                        f"bytes as its payload (waited {budget:g} s for that prompt; "
+                        "Module.reset() starts afresh)"
+                    )
+                self._cond.wait(wait_time(remaining))
 
     def _await_resync(self, deadline: float) -> None:
         """After a command that failed unanswered, waits (once, briefly) for its late
@@ -1003,10 +1113,15 @@ class ModuleCore:
         self._publish(event)
 
     def pad_owed_payload(self) -> None:
-        """Before a reset in the ambiguous state: completes the payload the module may still
-        be reading (with LF bytes, blank lines if it is not), so the next line is a command."""
+        """Before a reset, with a send's '>' still due or ambiguous: completes the payload
+        the module may be reading or about to read (with LF bytes, blank lines if it is
+        not), so the next line is a command."""
         with self._cond:
             owed = self._owed if self._prompt_ambiguous else 0
+            if self._late_payload is not None:
+                owed = len(self._late_payload[0])
+                self._late_payload = None
+                self._prompt_ambiguous = False
         if owed:
             log.warning("padding %d payload bytes the module may still expect", owed)
             self.write(b"\n" * owed)

@@ -49,10 +49,14 @@ class CommandError(ATError):
 
 
 class Timeout(ATError, TimeoutError):
-    """No (complete) answer within the timeout."""
+    """No (complete) answer within the timeout.
 
-    def __init__(self, message: str) -> None:
+    ``sent``: for a send, how many bytes of its data the module took or is owed (they
+    reach the peer, what came after them does not); None for other commands."""
+
+    def __init__(self, message: str, *, sent: int | None = None) -> None:
         super().__init__(errno.ETIMEDOUT, message)
+        self.sent = sent
 
     def __str__(self) -> str:
         return str(self.args[1])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from atsock._core import MAX_COMMAND_LINE, format_param, format_params
 from atsock.deadline import DEFAULT, Wait, budget_of
 from atsock.driver import ModuleCore
-from atsock.errors import ATError, SocketClosed, TransparentError
+from atsock.errors import ATError, SocketClosed, Timeout, TransparentError
 from atsock.types import (
     MAX_CERT,
     AutoTransparentConfig,
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 _HOSTNAME = re.compile(r"[A-Za-z0-9_.:\-]{1,253}")
 #: SOCKETSEND payloads larger than this go as several commands.
 SEND_CHUNK = 64 * 1024
+#: On a line of known rate a send's commands are cut to about this much line time, so
+#: other threads' commands (a recv's AT+SOCKETREAD) get a turn that often.
+SEND_SLICE = 0.25
 #: Bound on the packets read for one ConID when switching to active receive mode.
 MAX_QUEUED_READS = 1024
 
@@ -65,6 +68,14 @@ def _ipv4(address: str) -> str:
         return str(ipaddress.IPv4Address(address))
     except ValueError:
         raise ValueError(f"not an IPv4 address: {address!r}") from None
+
+
+def send_step(line_rate: float | None) -> int:
+    """Bytes per AT+SOCKETSEND of a long send: :data:`SEND_SLICE` of line time, in whole
+    1024-byte packets, at most :data:`SEND_CHUNK` (that, where the rate is unknown)."""
+    if not line_rate:
+        return SEND_CHUNK
+    return max(1024, min(SEND_CHUNK, int(line_rate * SEND_SLICE) // 1024 * 1024))
 
 
 class Module(ModuleCore):
@@ -207,19 +218,30 @@ class Module(ModuleCore):
         raise SocketClosed(f"ConID {con_id} does not exist on the module")
 
     def send(self, con_id: int, data: bytes, *, timeout: Wait = DEFAULT) -> None:
-        """``AT+SOCKETSEND``: any bytes, any length (sent as ≤ 64 KiB commands). Each
-        command's ``timeout`` is for the module: the time the payload takes on the line
-        (``link_rate``, or else the port's baud rate) is added to it."""
+        """``AT+SOCKETSEND``: any bytes, any length, sent as several commands (≤ 64 KiB,
+        or about :data:`SEND_SLICE` of line time each) that let other threads' commands
+        in between, first come first served.
+
+        ``timeout`` bounds each command, the time its payload takes on the line
+        (``link_rate``, or else the port's baud rate) added: a module that stops taking
+        bytes (its peer does not read) raises :class:`Timeout` within that, its ``sent``
+        saying how many bytes of ``data`` at least reach the peer (a command's payload
+        once begun goes out in full, if need be before the next command)."""
         self._require(con_id)
         rate = self.link_rate or (getattr(self.serial, "baudrate", 0) or 0) / 10
+        step = send_step(self.line_rate)
         view = memoryview(data)
-        for start in range(0, len(view), SEND_CHUNK):
-            chunk = bytes(view[start : start + SEND_CHUNK])
+        for start in range(0, len(view), step):
+            chunk = bytes(view[start : start + step])
             line = b"AT+SOCKETSEND=%d,%d" % (con_id, len(chunk))
             budget = budget_of(timeout, self.timeout)
             if rate:
                 budget += len(chunk) / rate
-            self.execute(line, payload=chunk, timeout=budget)
+            try:
+                self.execute(line, payload=chunk, timeout=budget)
+            except Timeout as exc:
+                exc.sent = start + (exc.sent or 0)
+                raise
 
     def send_line(self, con_id: int, data: str | bytes, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETSENDLINE``, quoted and escaped as needed; data that cannot travel in

@@ -22,10 +22,16 @@ writes through a second, blocking descriptor of the same device: the kernel then
 waits for room itself, one system call per write instead of one per few KiB, and a
 thread writing a stream no longer wakes (and takes the GIL) every time the module
 reads a little.
+
+A write given a deadline (a command's) never waits past it: a module that stops reading
+its UART (its peer does not read, TCP back-pressure) must not hold a caller forever.
+Such a write waits in ``select`` on the non-blocking descriptor (or the ``socket://``
+port's socket) and raises :class:`WriteStalled`, saying how much went out.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import socket
@@ -169,6 +175,14 @@ class PortReader:
         return bytes(self.port.read(self.port.in_waiting or 1))
 
 
+class WriteStalled(Exception):
+    """A write's deadline passed with the port full: ``written`` bytes went out."""
+
+    def __init__(self, written: int) -> None:
+        super().__init__(f"the port took {written} bytes, then no more before the deadline")
+        self.written = written
+
+
 class PortWriter:
     """``write(data)`` writes all of ``data`` as pyserial's does (honouring the port's
     ``write_timeout``), from a view for POSIX serial ports and ptys; other ports (sockets,
@@ -178,6 +192,9 @@ class PortWriter:
         self.port = port
         posix = getattr(serial, "serialposix", None)  # absent on Windows
         self._fd: int | None = port.fd if posix and isinstance(port, posix.Serial) else None
+        #: a ``socket://`` port's (non-blocking) socket, written directly when a deadline
+        #: applies (pyserial's own write waits for as long as its write_timeout says)
+        self._sock = plain_socket(port)
         #: the device opened again without O_NONBLOCK (None: not yet; -1: cannot be)
         self._blocking_fd: int | None = None
 
@@ -191,31 +208,52 @@ class PortWriter:
             and self._blocking() >= 0
         )
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | memoryview, deadline: float = math.inf) -> None:
+        """Writes all of ``data``; with a ``deadline`` (monotonic) raises
+        :class:`WriteStalled` once it passes with bytes left (ports without a descriptor
+        or socket of their own, such as ``rfc2217://``, cannot be bounded)."""
         fd = self._fd
-        if fd is None or not self.port.is_open:
+        if fd is not None and self.port.is_open:
+            if deadline == math.inf and self.waits_in_kernel():
+                self._write_blocking(memoryview(data).cast("B"))
+                return
+            self._write_polled(data, deadline, fd, None)
+        elif self._sock is not None and self.port.is_open and deadline != math.inf:
+            self._write_polled(data, deadline, None, self._sock)
+        else:
             self.port.write(data)
-            return
+
+    def _write_blocking(self, view: memoryview) -> None:
+        blocking = self._blocking()
+        while view:  # a signal can end a blocking write early
+            if self._blocking_fd != blocking:  # closed meanwhile: its number is free
+                raise serial.PortNotOpenError()
+            view = view[os.write(blocking, view) :]
+
+    def _write_polled(
+        self, data: bytes | memoryview, deadline: float, fd: int | None, sock: Any
+    ) -> None:
+        """Writes through a non-blocking descriptor (or socket), waiting for room in
+        ``select`` until ``deadline`` or the port's ``write_timeout``, whichever is first."""
         view = memoryview(data).cast("B")
-        if self.waits_in_kernel():
-            blocking = self._blocking()
-            while view:  # a signal can end a blocking write early
-                if self._blocking_fd != blocking:  # closed meanwhile: its number is free
-                    raise serial.PortNotOpenError()
-                view = view[os.write(blocking, view) :]
-            return
+        total = len(view)
         limit = self.port.write_timeout
-        deadline = None if limit is None else time.monotonic() + limit
+        port_deadline = math.inf if limit is None else time.monotonic() + limit
+        target = fd if fd is not None else sock
         while view:
             try:
-                view = view[os.write(fd, view) :]
+                sent = os.write(fd, view) if fd is not None else sock.send(view)
+                view = view[sent:]
                 continue
-            except BlockingIOError:
+            except (BlockingIOError, InterruptedError):
                 pass
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
+            now = time.monotonic()
+            if now >= deadline:
+                raise WriteStalled(total - len(view))
+            if now >= port_deadline:
                 raise serial.SerialTimeoutException("Write timeout")
-            select.select([], [fd], [], wait)
+            wait = min(deadline, port_deadline) - now
+            select.select([], [target], [], None if wait == math.inf else wait)
 
     def _blocking(self) -> int:
         """The blocking descriptor, opened on first use; -1 where the device cannot be

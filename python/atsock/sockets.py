@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 _S = TypeVar("_S", bound="_ModuleSocket")
 
+#: Most bytes one ``recv()`` of a stream reads from the module in one turn (passive
+#: mode: packets it announced, one AT+SOCKETREAD each): a send on another thread gets
+#: one turn per ≤ 64 KiB command, so the reader drains as much per turn, or the
+#: module's receive buffer would fill and stall both directions.
+RECV_AHEAD = 64 * 1024
+
 
 class _ModuleSocket:
     """What a connection and a server have in common: a ConID on a module, a timeout,
@@ -133,7 +139,7 @@ class Socket(_ModuleSocket):
                 # with the module's own timeout: the module hands the packet out with its
                 # reply, so a read given up early would lose it (a short socket timeout,
                 # a slow line)
-                packet = module.read(con_id)
+                packet = self._read_announced()
                 if packet:
                     if len(packet) > bufsize:
                         if self.type in (SocketType.UDP_CLIENT, SocketType.UDP_SERVER):
@@ -159,6 +165,24 @@ class Socket(_ModuleSocket):
                 )
             except Timeout:
                 raise Timeout(f"ConID {con_id}: no data within {self._timeout:g} s") from None
+
+    def _read_announced(self) -> bytes:
+        """One packet the module announced; for a stream, with the rest it announced (up
+        to :data:`RECV_AHEAD`) read in the same turn."""
+        module, con_id = self.module, self.con_id
+        if self.type in (SocketType.UDP_CLIENT, SocketType.UDP_SERVER):
+            return module.read(con_id)  # one datagram per call
+        with module.turn():
+            packet = module.read(con_id)
+            if not packet or self._conn.notified <= 0:
+                return packet
+            data = bytearray(packet)
+            while self._conn.notified > 0 and len(data) < RECV_AHEAD:
+                more = module.read(con_id)
+                if not more:
+                    break
+                data += more
+            return bytes(data)
 
     def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
         view = memoryview(buffer).cast("B")
