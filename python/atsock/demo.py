@@ -89,7 +89,9 @@ class EmulatorProcess:
         cmd = [sys.executable, "-m", "atsock", "emulate", "--pty"]
         if baud:
             cmd += ["--baud", str(baud)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        # a session of its own: Ctrl-C in the terminal interrupts the demo, which then
+        # stops the emulator itself (killed first, it took the port down mid-stream)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
         if not self.url:
@@ -210,6 +212,7 @@ def _stream(module: Module, size: int, line_rate: float | None, out: TextIO) -> 
     print(f"streaming {size:,} bytes through transparent mode …", file=out, flush=True)
     progress = Progress(size, out)
     start, cpu_start = time.monotonic(), time.process_time()
+    stop = threading.Event()
     with module.transparent(timeout=30.0) as stream:
 
         def writer() -> None:
@@ -217,6 +220,8 @@ def _stream(module: Module, size: int, line_rate: float | None, out: TextIO) -> 
                 for block in payload_blocks(size):
                     sent_hash.update(block)
                     for offset in range(0, len(block), CHUNK):
+                        if stop.is_set():
+                            return
                         stream.write(block[offset : offset + CHUNK])
             except BaseException as exc:
                 failure.append(exc)
@@ -224,12 +229,15 @@ def _stream(module: Module, size: int, line_rate: float | None, out: TextIO) -> 
         thread = threading.Thread(target=writer, name="demo-writer", daemon=True)
         thread.start()
         received = 0
-        while received < size:
-            data = stream.read(1 << 20, timeout=30.0)
-            echo_hash.update(data)
-            received += len(data)
-            progress.update(len(data))
-        thread.join()
+        try:
+            while received < size:
+                data = stream.read(1 << 20, timeout=30.0)
+                echo_hash.update(data)
+                received += len(data)
+                progress.update(len(data))
+        finally:  # (Ctrl-C: the writer stops before the stream is left with +++)
+            stop.set()
+            thread.join()
         seconds = time.monotonic() - start
     progress.close()
     cpu = time.process_time() - cpu_start
