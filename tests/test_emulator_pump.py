@@ -104,6 +104,7 @@ def test_stopping_and_restarting_the_pump_under_load_loses_nothing(
         enter(wire)
         interrupter = threading.Thread(target=interrupt)
         interrupter.start()
+
         def write() -> None:  # (a posted call between every two pieces, however fast)
             for start in range(0, len(payload), 32 * 1024):
                 seen = pauses
