@@ -8,8 +8,10 @@ import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -203,3 +205,83 @@ def test_help_has_examples_everywhere() -> None:
         result = run(command, "--help")
         assert result.returncode == 0
         assert "example" in result.stdout.decode()
+
+
+@contextlib.contextmanager
+def _silent_port() -> Iterator[tuple[int, str]]:
+    """A pty nobody answers on (not a module): yields (its master fd, its name)."""
+    master, slave = os.openpty()
+    try:
+        yield master, os.ttyname(slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_term_says_whether_a_module_answers(tcp_emulator: str) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes atsock term
+        os.execv(sys.executable, [*ATSOCK, "term", tcp_emulator])
+    try:
+        assert f"module on {tcp_emulator} answers AT".encode() in _read_pty(fd, b"AT\r\n", 15)
+        shown = _type(fd, b"AT+SOCKETREAD=9", b"ConID")
+        assert b"+SOCKETREAD:110" in shown
+        assert b"ERROR (error 110: no such ConID)" in shown
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_term_on_something_that_is_not_a_module_says_so_and_stays_usable() -> None:
+    with _silent_port() as (master, name):
+        pid, fd = pty.fork()
+        if pid == 0:  # pragma: no cover - the child becomes atsock term
+            os.execv(sys.executable, [*ATSOCK, "term", name, "--timeout", "0.5"])
+        try:
+            shown = _read_pty(fd, b"anyway", 15)
+            assert f"no module answering on {name}".encode() in shown
+            assert b"within 0.5 s" in shown
+            assert _read_pty(master, b"AT\r\n", 5) == b"AT\r\n"  # the probe
+            os.write(fd, b"ATI\r")
+            assert _read_pty(master, b"ATI\r\n", 5) == b"ATI\r\n"  # typing still sends
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(fd)
+
+
+def test_info_on_something_that_is_not_a_module_gives_up_after_its_timeout() -> None:
+    with _silent_port() as (_, name):
+        started = time.monotonic()
+        result = run("info", name, "--timeout", "0.5", timeout=30)
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert err.strip() == (
+        f"atsock info: error: no module answering on {name}: nothing answered AT within "
+        "0.5 s (wrong port or baud rate, or the module is off?)"
+    )
+    assert time.monotonic() - started < 20
+
+
+def test_stream_over_udp_sums_up_on_stderr(tcp_emulator: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        port = peer.getsockname()[1]
+
+        def echo() -> None:
+            with contextlib.suppress(OSError):
+                data, sender = peer.recvfrom(2048)
+                peer.sendto(data, sender)
+
+        thread = threading.Thread(target=echo, daemon=True)
+        thread.start()
+        result = run("stream", tcp_emulator, "--udp", f"127.0.0.1:{port}", "--idle", "0.5",
+                     input=b"hello", timeout=30)  # fmt: skip
+        thread.join(5)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"hello"
+    assert result.stderr.decode().strip() == (
+        f"atsock stream: UDP with 127.0.0.1:{port}: sent 5 bytes, received 5 bytes (UDP "
+        "reports no lost datagram: compare with the peer)"
+    )

@@ -56,3 +56,27 @@ def test_the_emulator_refuses_a_guard_time_it_cannot_keep(guard: float) -> None:
         Emulator(guard_time=guard)
     with pytest.raises(ValueError, match="guard_time must be 0 to 60 seconds"):
         atsock.Module(f"emu://?guard_time={guard}")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["emulate", "--baud", "-5"], "--baud"),
+        (["emulate", "--baud", "fast"], "--baud"),
+        (["demo", "--baud", "0"], "--baud"),
+        (["info", "/dev/ttyUSB0", "--baud", "-1"], "--baud"),
+        (["info", "/dev/ttyUSB0", "--timeout", "0"], "--timeout"),
+        (["term", "/dev/ttyUSB0", "--timeout", "-1"], "--timeout"),
+        (["stream", "x", "--tcp", "127.0.0.1:7", "--timeout", "inf"], "--timeout"),
+    ],
+)
+def test_baud_rates_and_timeouts_are_checked_too(args: list[str], option: str) -> None:
+    test_a_bad_value_is_a_usage_error(args, option)
+
+
+def test_a_path_that_is_not_a_serial_port_says_so() -> None:
+    done = atsock_cli("info", "/dev/null")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "atsock info: error: /dev/null is not a serial port (it takes no terminal settings: ENOTTY)"
+    )

@@ -7,7 +7,9 @@ decoded, the ``>`` prompt shown, after which your next line is sent as raw paylo
 After ``AT+SOCKETTT``'s ``>`` the terminal is in transparent mode: each line you type
 goes to the peer (with CR LF), the peer's bytes are shown as they come, and a line of
 just ``+++`` leaves (sent with the guard-time silence around it). Ctrl-] (or Ctrl-D)
-quits.
+quits. On start it sends ``AT`` and says whether a module answered (a wrong port or
+baud rate otherwise shows nothing at all); an ``ERROR`` with a code is shown with what
+the code means.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TextIO
 import serial
 
 from atsock._core import Frame, FramingError, ResponseFramer
+from atsock.errors import ERROR_CODES
 from atsock.portio import PortReader
 from atsock.wiretrace import trace
 
@@ -44,6 +47,9 @@ def describe(frame: Frame) -> str:
         return f"[event] {frame.text}"
     if kind == "data":
         return f"[data] {frame.payload!r}"
+    if kind == "error" and frame.code is not None:
+        meaning = ERROR_CODES.get(frame.code, "unknown error code")
+        return f"{frame.text} (error {frame.code}: {meaning})"
     return frame.text or kind
 
 
@@ -64,6 +70,9 @@ class Terminal:
         #: the module is in transparent mode: typed lines are data
         self.streaming = threading.Event()
         self.stopping = False
+        #: set while the start-up AT is answered: its reply is taken, not shown
+        self.probing = threading.Event()
+        self.answered = threading.Event()
         self.thread = threading.Thread(target=self._read, name="atsock-term", daemon=True)
 
     def _read(self) -> None:
@@ -90,6 +99,10 @@ class Terminal:
         """Prints one frame and follows the mode it starts or ends (framer lock held)."""
         kind = frame.kind
         if kind == "echo":
+            return
+        if self.probing.is_set() and kind in ("ok", "error"):
+            self.probing.clear()
+            self.answered.set()
             return
         if kind == "prompt" and self.entering:
             self.entering = False
@@ -133,9 +146,25 @@ class Terminal:
         self.port.write(b"+++")
         time.sleep(ESCAPE_SILENCE)
 
-    def run(self, stdin: TextIO) -> int:
+    def probe(self, url: str, timeout: float) -> bool:
+        """Sends ``AT`` and says whether a module answered within ``timeout``."""
+        self.probing.set()
+        trace("TX", b"AT\r\n")
+        self.port.write(b"AT\r\n")
+        answered = self.answered.wait(timeout)
+        self.probing.clear()
+        if answered:
+            print(f"module on {url} answers AT", file=self.out, flush=True)
+        else:
+            print(f"no module answering on {url}: nothing answered AT within {timeout:g} s "
+                  "(wrong port or baud rate, or the module is off?); type on to send "
+                  "anyway", file=self.out, flush=True)  # fmt: skip
+        return answered
+
+    def run(self, stdin: TextIO, url: str = "", timeout: float = 2.0) -> int:
         self.thread.start()
         print("atsock term — type AT commands; Ctrl-] or Ctrl-D quits.", file=self.out, flush=True)
+        self.probe(url or str(self.port.port), timeout)
         try:
             while True:
                 try:
@@ -152,7 +181,7 @@ class Terminal:
         return 0
 
 
-def run_terminal(url: str, baudrate: int, out: TextIO = sys.stdout) -> int:
+def run_terminal(url: str, baudrate: int, out: TextIO = sys.stdout, *, timeout: float = 2.0) -> int:
     try:
         import readline  # line editing and history for input()
 
@@ -161,6 +190,6 @@ def run_terminal(url: str, baudrate: int, out: TextIO = sys.stdout) -> int:
         pass
     port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
     try:
-        return Terminal(port, out).run(sys.stdin)
+        return Terminal(port, out).run(sys.stdin, url, timeout)
     finally:
         port.close()
