@@ -298,3 +298,55 @@ def test_switching_to_active_mode_keeps_packets_already_announced(
         sock.sendall(b"then active")
         assert recv_exactly(sock, 11) == b"then active"
         assert time.process_time() - started < 0.5  # waited, did not spin
+
+
+def test_create_server_on_port_0_takes_a_free_port_and_says_which(
+    module: atsock.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy, free = taken.getsockname()[1], free_port()
+        # (the random pick made certain: first a port that is taken, then a free one)
+        monkeypatch.setattr(atsock.module.random, "sample", lambda ports, k: [busy, free])
+        with module.create_server(0) as server:
+            assert server.getsockname() == ("0.0.0.0", free)
+            assert server.port == free
+            assert repr(server) == (
+                f"<atsock.ServerSocket ConID={server.con_id} TCP_SERVER port={free} open>"
+            )
+            server.settimeout(2.0)
+            assert server.timeout == 2.0
+            with socket.create_connection(("127.0.0.1", free), timeout=2):
+                conn, _ = server.accept()
+                conn.close()
+        assert repr(server).endswith("closed>")
+        with pytest.raises(atsock.CommandError, match="error 104"):
+            module.create_server(busy)  # a port given is that port or an error
+
+
+def test_create_server_on_port_0_without_a_free_port_is_a_clear_error(
+    module: atsock.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = taken.getsockname()[1]
+        monkeypatch.setattr(atsock.module.random, "sample", lambda ports, k: [busy] * k)
+        with pytest.raises(atsock.ATError, match="no free port for a server"):
+            module.create_server(0)
+
+
+def test_sendto_goes_only_where_the_module_can_send(
+    module: atsock.Module, udp_peer: UdpPeer
+) -> None:
+    port = free_port(socket.SOCK_DGRAM)
+    with module.udp_server(port) as server, UdpPeer() as stranger:
+        server.settimeout(2.0)
+        with pytest.raises(atsock.ATError, match="only to nobody yet"):
+            server.sendto(b"x", udp_peer.address)
+        udp_peer.sendto(b"hi", ("127.0.0.1", port))
+        assert server.recvfrom(10) == (b"hi", udp_peer.address)
+        assert server.sendto(b"back", udp_peer.address) == 4
+        assert udp_peer.recv()[0] == b"back"
+        with pytest.raises(atsock.ATError, match=f"only to 127.0.0.1:{udp_peer.address[1]}"):
+            server.sendto(b"x", stranger.address)
+    with module.create_connection(udp_peer.address, timeout=2.0, udp=True) as client:
+        assert client.sendto(b"dgram", udp_peer.address) == 5
+        assert udp_peer.recv()[0] == b"dgram"

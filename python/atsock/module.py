@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import random
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from atsock._core import MAX_COMMAND_LINE, format_param, format_params
 from atsock.deadline import DEFAULT, Wait, budget_of
 from atsock.driver import ModuleCore
-from atsock.errors import ATError, SocketClosed, Timeout, TransparentError
+from atsock.errors import ATError, CommandError, SocketClosed, Timeout, TransparentError
 from atsock.types import (
     MAX_CERT,
     AutoTransparentConfig,
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 
 #: Host names the module accepts (and nothing that could break a command line).
 _HOSTNAME = re.compile(r"[A-Za-z0-9_.:\-]{1,253}")
+#: Ports ``create_server(0)`` picks from (the dynamic range, RFC 6335), and how many.
+DYNAMIC_PORTS = range(49152, 65536)
+SERVER_PORT_TRIES = 16
+#: The firmware's error code for a port it cannot bind.
+BIND_FAILED = 104
 #: SOCKETSEND payloads larger than this go as several commands.
 SEND_CHUNK = 64 * 1024
 #: On a line of known rate a send's commands are cut to about this much line time, so
@@ -87,8 +93,10 @@ class Module(ModuleCore):
 
     Options: ``timeout`` (default for every command, overridable per call),
     ``guard_time`` (the module's ``+++`` guard time; by default what an ``emu://`` port
-    says, else 0.02 s), ``exit_delay`` (quiet the firmware wants after leaving transparent
-    mode), ``link_rate`` (bytes/s, for a pty in front of a paced emulator; an ``emu://``
+    says, else 0.02 s), ``exit_delay`` (default 1.0 s: after leaving transparent mode
+    the firmware wants this much quiet before it reads commands again, so the next
+    command waits for it; lower it for firmware that needs less, such as the emulator),
+    ``link_rate`` (bytes/s, for a pty in front of a paced emulator; an ``emu://``
     port with ``baud`` says it itself), ``stream_gather`` (default 0.02 s: on a line of
     known rate, a real serial port's or ``link_rate``, a transparent stream's reader
     waits up to this long between port reads while the peer streams, to take several of
@@ -98,6 +106,13 @@ class Module(ModuleCore):
     pyserial's do: up to ``write_timeout`` seconds, or, with none (the default), as long
     as the port takes — a UART without flow control always drains; with ``rtscts=True``
     pass a ``write_timeout`` so that a module holding CTS cannot stall a write forever.
+    A command's own writes are bounded by its timeout: a module that stops taking bytes
+    (its peer does not read) is a :class:`Timeout`, and the rest of what it was sent goes
+    out before the next command, which it would otherwise be taken for.
+
+    Threads may share a module: commands go one at a time, first come first served, and
+    a long :meth:`send` lets other threads' commands in between its pieces, so a socket
+    can be sent to and read from on two threads at once.
     """
 
     def __enter__(self) -> Module:
@@ -328,7 +343,9 @@ class Module(ModuleCore):
         self, *, udp_mode: UdpServerMode | None = None, timeout: Wait = DEFAULT
     ) -> contextlib.AbstractContextManager[TransparentStream]:
         """``AT+SOCKETTT``: a context manager yielding a file-like stream to the peer;
-        leaving it sends ``+++`` with the guard times and waits for the module's OK."""
+        leaving it sends ``+++`` with the guard times and waits for the module's OK. The
+        next command then waits out ``exit_delay`` (1 s unless the module was given
+        another), the quiet the firmware wants after the OK before it reads commands."""
         from atsock.transparent import transparent_session
 
         return transparent_session(self, udp_mode=udp_mode, timeout=timeout)
@@ -454,12 +471,28 @@ class Module(ModuleCore):
         sock.settimeout(None if timeout is DEFAULT else timeout)
         return sock
 
-    def create_server(self, port: int, *, tls: bool = False) -> ServerSocket:
-        """A listening TCP (or TLS) socket on the module; ``accept()`` returns one per client."""
+    def create_server(
+        self, port: int = 0, *, tls: bool = False, timeout: Wait = DEFAULT
+    ) -> ServerSocket:
+        """A listening TCP (or TLS) socket on the module; ``accept()`` returns one per
+        client. Port 0: a free one from the dynamic range (the module has no "any port"
+        of its own); ``getsockname()`` says which."""
         from atsock.sockets import ServerSocket
 
         kind = SocketType.SSL_SERVER if tls else SocketType.TCP_SERVER
-        return ServerSocket(self, self.open_socket(kind, port=port), kind)
+        candidates = [port] if port else random.sample(DYNAMIC_PORTS, SERVER_PORT_TRIES)
+        for candidate in candidates:
+            try:
+                con_id = self.open_socket(kind, port=candidate, timeout=timeout)
+            except CommandError as exc:
+                if port or exc.code != BIND_FAILED:
+                    raise
+                continue  # taken: the next
+            return ServerSocket(self, con_id, kind, candidate)
+        raise ATError(
+            f"no free port for a server: the module could bind none of {SERVER_PORT_TRIES} "
+            f"tried from {DYNAMIC_PORTS.start}-{DYNAMIC_PORTS.stop - 1}"
+        )
 
     def udp_server(self, port: int) -> Socket:
         """A UDP server socket: it can send only after a peer spoke (and replies to it)."""

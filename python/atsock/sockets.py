@@ -60,6 +60,11 @@ class _ModuleSocket:
     def gettimeout(self) -> float | None:
         return self._timeout
 
+    @property
+    def timeout(self) -> float | None:
+        """The timeout of each call (as :meth:`gettimeout`, like ``socket.socket``'s)."""
+        return self._timeout
+
     def setblocking(self, flag: bool) -> None:
         self._timeout = None if flag else 0.0
 
@@ -191,9 +196,26 @@ class Socket(_ModuleSocket):
         return len(data)
 
     def recvfrom(self, bufsize: int) -> tuple[bytes, tuple[str, int]]:
-        """For UDP: the data and the peer (as the module reports it in AT+SOCKET?)."""
+        """For UDP: the data and the peer as the module reports it in AT+SOCKET?. The
+        module does not say who sent a datagram: for a UDP server that is the peer it
+        remembers (the first that spoke, the one it replies to), not necessarily the
+        sender of this datagram."""
         data = self.recv(bufsize)
         return data, self._remote(self.con_id)
+
+    def sendto(self, data: bytes | bytearray | memoryview, address: tuple[str, int]) -> int:
+        """For UDP, what the module allows: a datagram to the one peer this ConID sends to
+        (a client's remote; a UDP server's remembered peer). Another address is refused
+        with :class:`ATError` (the module cannot address a datagram)."""
+        self._check()
+        peer = self._remote(self.con_id)
+        if (address[0], int(address[1])) != peer:
+            whom = "nobody yet (no peer has spoken)" if peer[1] < 0 else f"{peer[0]}:{peer[1]}"
+            raise ATError(
+                f"ConID {self.con_id}: the module sends this socket's datagrams only to "
+                f"{whom}, not to {address[0]}:{address[1]}"
+            )
+        return self.send(data)
 
     # ---- the rest ------------------------------------------------------------------------------
 
@@ -212,6 +234,19 @@ class Socket(_ModuleSocket):
 
 class ServerSocket(_ModuleSocket):
     """A TCP or TLS server on the module; :meth:`accept` yields one :class:`Socket` per client."""
+
+    def __init__(self, module: Module, con_id: int, type: SocketType, port: int) -> None:
+        super().__init__(module, con_id, type)
+        self.port = port
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        where = f"ConID={self.con_id} {self.type.name} port={self.port}"
+        return f"<atsock.ServerSocket {where} {state}>"
+
+    def getsockname(self) -> tuple[str, int]:
+        """("0.0.0.0", the port it listens on): the module listens on all its addresses."""
+        return ("0.0.0.0", self.port)
 
     def accept(self) -> tuple[Socket, tuple[str, int]]:
         """Waits for a client (a seed); returns its socket and address."""
