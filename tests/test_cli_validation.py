@@ -68,6 +68,7 @@ def test_the_emulator_refuses_a_guard_time_it_cannot_keep(guard: float) -> None:
         (["info", "/dev/ttyUSB0", "--timeout", "0"], "--timeout"),
         (["term", "/dev/ttyUSB0", "--timeout", "-1"], "--timeout"),
         (["stream", "x", "--tcp", "127.0.0.1:7", "--timeout", "inf"], "--timeout"),
+        (["emulate", "--listen-host", "localhost:80"], "--listen-host"),
     ],
 )
 def test_baud_rates_and_timeouts_are_checked_too(args: list[str], option: str) -> None:

@@ -6,6 +6,7 @@ example, one metavar style (upper case) and its defaults shown by the formatter.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from typing import Callable
 
@@ -86,6 +87,13 @@ def _timeout(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
+
+
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IP address, got {text!r}") from None
 
 
 def _tcp_port(text: str) -> int:
@@ -184,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--state", type=_state_file, metavar="FILE",
                          help="the module's flash file (certificates, DNS, …)")  # fmt: skip
     emulate.add_argument("--no-echo", action="store_true", help="start with echo off (ATE0)")
-    emulate.add_argument("--listen-host", default="127.0.0.1", metavar="HOST",
+    emulate.add_argument("--listen-host", type=_ip_address, default="127.0.0.1", metavar="IP",
                          help="where AT+SOCKET servers bind")  # fmt: skip
     emulate.add_argument("--dns-port", type=_tcp_port, default=53, metavar="PORT",
                          help="port of the DNS servers set with AT+WDNS")  # fmt: skip
