@@ -11,7 +11,7 @@ import os
 from typing import Callable
 
 import atsock
-from atsock.emulator.machine import MAX_GUARD_TIME
+from atsock.protocol.rules import GUARD_TIME, MAX_GUARD_TIME
 
 #: Longest timeout an option takes (a day: anything longer is a typo, not a wait).
 MAX_TIMEOUT = 86_400.0
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (the "
                        "default)")  # fmt: skip
     where.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="serve on a TCP port")
-    emulate.add_argument("--guard-time", type=_bounded(0, MAX_GUARD_TIME), default=0.02,
+    emulate.add_argument("--guard-time", type=_bounded(0, MAX_GUARD_TIME), default=GUARD_TIME,
                          metavar="SECONDS",
                          help=f"+++ guard time, 0 to {MAX_GUARD_TIME:g}")  # fmt: skip
     emulate.add_argument("--baud", type=_baud, metavar="N",

@@ -29,6 +29,7 @@ from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Time
 from atsock.events import EventQueue, parse_event
 from atsock.gather import ReadGather
 from atsock.portio import CHUNK, PortReader, PortWriter, WriteStalled, close_port, uart_rate
+from atsock.protocol.rules import GUARD_TIME
 from atsock.turns import Turns
 from atsock.types import (
     Event,
@@ -67,8 +68,6 @@ MAX_SEEDS = 64
 #: Silence on the port after which a partial frame left behind by a timed-out command
 #: is taken for a lie (a declared length longer than what came) and dropped (resync).
 RESYNC_QUIET = 0.1
-#: The ``+++`` guard time of the firmware (seconds), unless told otherwise.
-GUARD_TIME = 0.02
 #: Longest the next command waits for the late reply of one that failed unanswered.
 RESYNC_WAIT = 0.5
 

@@ -18,6 +18,7 @@ from atsock._core import MAX_COMMAND_LINE, format_param, format_params
 from atsock.deadline import DEFAULT, Wait, budget_of
 from atsock.driver import ModuleCore
 from atsock.errors import ATError, CommandError, SocketClosed, Timeout, TransparentError
+from atsock.protocol.rules import transparent_target
 from atsock.types import (
     MAX_CERT,
     AutoTransparentConfig,
@@ -317,22 +318,9 @@ class Module(ModuleCore):
     def transparent_target(self) -> SocketInfo:
         """The connection AT+SOCKETTT would use, or a TransparentError saying why none."""
         rows = self.sockets()
-        live = [s for s in rows if s.status != SocketStatus.CONNECTING]
-        connected = [s for s in live if s.status == SocketStatus.CONNECTED]
-        if len(live) == 1 and connected:
-            streamable = (
-                SocketType.UDP_SERVER,
-                SocketType.UDP_CLIENT,
-                SocketType.TCP_CLIENT,
-                SocketType.SSL_CLIENT,
-            )
-            if int(connected[0].type) in streamable:
-                return connected[0]
-        if len(live) == 2:
-            servers = [s for s in live if s.type in (SocketType.TCP_SERVER, SocketType.SSL_SERVER)]
-            seeds = [s for s in connected if s.type in (SocketType.TCP_SEED, SocketType.SSL_SEED)]
-            if servers and seeds and seeds[0].server_con_id == servers[0].con_id:
-                return seeds[0]
+        target = transparent_target(rows)
+        if target is not None:
+            return target
         listing = ", ".join(f"ConID {s.con_id} {_name(s.type)} {_name(s.status)}" for s in rows)
         raise TransparentError(
             "transparent mode needs exactly one connected client, one UDP server, or one "

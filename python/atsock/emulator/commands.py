@@ -27,6 +27,7 @@ from atsock.emulator.netsock import (
     server_context,
 )
 from atsock.emulator.resolver import ResolveError, resolve
+from atsock.protocol.rules import transparent_target
 from atsock.types import MAX_CERT, SocketType
 
 if TYPE_CHECKING:
@@ -397,17 +398,7 @@ class CommandSet:
 
     def transparent_target(self) -> ModuleSocket | None:
         """The one connection transparent mode may use (spec of AT+SOCKETTT), or None."""
-        socks = [s for s in self.emu.sockets.values() if s.status != Status.CONNECTING]
-        if len(socks) == 1:
-            (only,) = socks
-            if only.type.is_client or only.type == SocketType.UDP_SERVER:
-                return only if only.status == Status.CONNECTED else None
-        if len(socks) == 2:
-            servers = [s for s in socks if s.type in (SocketType.TCP_SERVER, SocketType.SSL_SERVER)]
-            seeds = [s for s in socks if s.type.is_seed]
-            if len(servers) == 1 and len(seeds) == 1 and seeds[0].server_id == servers[0].con_id:
-                return seeds[0] if seeds[0].status == Status.CONNECTED else None
-        return None
+        return transparent_target(list(self.emu.sockets.values()))
 
     def at_sockettt(self, form: str, params: list[bytes]) -> None:
         cmd = "SOCKETTT"

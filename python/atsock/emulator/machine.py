@@ -35,6 +35,7 @@ from atsock.emulator.flash import Flash, FlashStore
 from atsock.emulator.netsock import PACKET, ModuleSocket, Status
 from atsock.emulator.pump import TransparentPump, tcp_ready
 from atsock.emulator.uart import READ_SIZE, PtyUart, TcpUart, Uart
+from atsock.protocol.rules import GUARD_TIME, MAX_GUARD_TIME, TRANSPARENT_EXIT
 from atsock.types import SocketType
 
 log = logging.getLogger("atsock.emulator")
@@ -52,10 +53,7 @@ TX_HIGH = 256 * 1024
 TX_CHUNK = 256 * 1024
 #: How far a late paced read may catch up with the line (the UART's receive FIFO).
 RX_CATCH_UP = 0.05
-#: the longest +++ guard time the emulator takes, in seconds (a real module's is ~1 s)
-MAX_GUARD_TIME = 60.0
 BANNER = b"\r\nCombo-AT emulator (atsock)\r\nready\r\n"
-TRANSPARENT_EXIT = b"\r\nOK\r\n"
 
 
 class Emulator:
@@ -71,7 +69,7 @@ class Emulator:
         transport: str = "pty",
         host: str = "127.0.0.1",
         port: int = 0,
-        guard_time: float = 0.02,
+        guard_time: float = GUARD_TIME,
         baud: int | None = None,
         state: str | os.PathLike[str] | None = None,
         echo: bool | None = None,
@@ -875,7 +873,7 @@ class Emulator:
                 remote_host=addr[0],
                 remote_port=addr[1],
                 local_port=server.local_port,
-                server_id=server.con_id,
+                server_con_id=server.con_id,
             )
             self.add_socket(seed)
             self.urc(f"SocketSeed,{con_id},{server.con_id}")

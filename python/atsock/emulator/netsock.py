@@ -42,7 +42,7 @@ class ModuleSocket:
     remote_host: str = ""
     remote_port: int = -1
     local_port: int = -1
-    server_id: int = -1
+    server_con_id: int = -1
     #: UDP server: where replies go (first peer, or the latest in TT mode 2).
     udp_peer: tuple[str, int] | None = None
     rx: deque[bytes] = field(default_factory=deque)
@@ -57,7 +57,7 @@ class ModuleSocket:
         """The ``AT+SOCKET?`` row of this ConID."""
         return (
             f"{self.con_id},{int(self.type)},{int(self.status)},{self.remote_host},"
-            f"{self.remote_port},{self.local_port},{self.server_id}"
+            f"{self.remote_port},{self.local_port},{self.server_con_id}"
         )
 
     @property

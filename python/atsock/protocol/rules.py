@@ -1,0 +1,58 @@
+"""Rules of the command set that the driver and the emulator must agree on, written
+once: which connection transparent mode takes, the ``+++`` guard time, the exit reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from atsock.types import SocketStatus, SocketType
+
+#: The ``+++`` guard time of the firmware (seconds), unless told otherwise.
+GUARD_TIME = 0.02
+#: Longest guard time the emulator keeps (a real module's is about 1 s).
+MAX_GUARD_TIME = 60.0
+#: What the module prints when ``+++`` ends transparent mode.
+TRANSPARENT_EXIT = b"\r\nOK\r\n"
+#: Types transparent mode streams through when theirs is the only connection.
+STREAMABLE_TYPES = frozenset(
+    {SocketType.UDP_SERVER, SocketType.UDP_CLIENT, SocketType.TCP_CLIENT, SocketType.SSL_CLIENT}
+)
+#: Servers whose one connected seed transparent mode streams through, and the seeds.
+SEED_SERVER_TYPES = frozenset({SocketType.TCP_SERVER, SocketType.SSL_SERVER})
+SEED_TYPES = frozenset({SocketType.TCP_SEED, SocketType.SSL_SEED})
+
+
+class SocketView(Protocol):
+    """What the rule needs of a socket: an ``AT+SOCKET?`` row, or the emulator's own."""
+
+    @property
+    def con_id(self) -> int: ...
+    @property
+    def type(self) -> SocketType | int: ...
+    @property
+    def status(self) -> SocketStatus | int: ...
+    @property
+    def server_con_id(self) -> int: ...
+
+
+S = TypeVar("S", bound=SocketView)
+
+
+def transparent_target(sockets: Sequence[S]) -> S | None:
+    """The connection ``AT+SOCKETTT`` streams through, or None if there is none: of the
+    sockets not still connecting, exactly one connected client or UDP server, or exactly
+    one TCP/TLS server with one connected seed of its own."""
+    live = [s for s in sockets if s.status != SocketStatus.CONNECTING]
+    if len(live) == 1:
+        (only,) = live
+        if only.type in STREAMABLE_TYPES and only.status == SocketStatus.CONNECTED:
+            return only
+        return None
+    if len(live) == 2:
+        servers = [s for s in live if s.type in SEED_SERVER_TYPES]
+        seeds = [s for s in live if s.type in SEED_TYPES]
+        if len(servers) == 1 and len(seeds) == 1 and seeds[0].server_con_id == servers[0].con_id:
+            return seeds[0] if seeds[0].status == SocketStatus.CONNECTED else None
+    return None
