@@ -300,6 +300,24 @@ def test_switching_to_active_mode_keeps_packets_already_announced(
         assert time.process_time() - started < 0.5  # waited, did not spin
 
 
+def test_a_reset_puts_the_receive_mode_back_to_passive_as_the_module_does(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    module.set_receive_mode(ReceiveMode.ACTIVE)
+    assert module.receive_mode == ReceiveMode.ACTIVE
+    module.reset()
+    assert module.receive_mode == ReceiveMode.PASSIVE  # the rebooted module is passive
+    assert module.command("AT+SOCKETRECVCFG?") == ["+SOCKETRECVCFG:0"]
+    with module.create_connection(echo_server.address, timeout=1.0) as sock:
+        sock.sendall(b"announced after the reset")
+        event = wait_event(module, atsock.SocketData)
+        assert event.data is None  # passive: announced, not delivered
+        # so switching to active mode again reads what was announced (the drain)
+        module.set_receive_mode(ReceiveMode.ACTIVE)
+        assert recv_exactly(sock, 25) == b"announced after the reset"
+        assert module.announced() == {}
+
+
 def test_create_server_on_port_0_takes_a_free_port_and_says_which(
     module: atsock.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import atsock
-from atsock import driver
+from atsock.protocol import conns
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import open_module
 from fake_module import FakeModule
@@ -168,8 +168,8 @@ def test_events_for_impossible_conids_cannot_grow_the_driver(fake: FakeModule) -
         fake.send(b"+EVENT:SocketDown,\xc2\xb2,1,x\r\n+EVENT:WIFI_DISCONNECT\r\n")
         assert done.wait(5.0)
         tracked = m.announced(every=True)
-        assert len(tracked) <= driver.MAX_CON_ID + 1
-        assert len(m.conn(1).seeds) <= driver.MAX_SEEDS
+        assert len(tracked) <= conns.MAX_CON_ID + 1
+        assert len(m.conn(1).seeds) <= conns.MAX_SEEDS
         m.at()
     fake.check()
 
@@ -190,7 +190,7 @@ def test_active_mode_flood_is_bounded_and_drops_are_reported(fake: FakeModule) -
         fake.send(b"+EVENT:WIFI_DISCONNECT\r\n")
         assert done.wait(5.0)
         buffered = m.announced(every=True)[1]
-        assert buffered <= driver.RX_BUFFER_MAX
+        assert buffered <= conns.RX_BUFFER_MAX
         dropped = m.dropped(1)
         assert dropped > 0 and dropped + buffered == packets * 1024
         assert m.dropped() == dropped  # the total, over every ConID

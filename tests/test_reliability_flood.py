@@ -17,9 +17,10 @@ import time
 import pytest
 
 import atsock
-from atsock import ReceiveMode, SocketType, driver
+from atsock import ReceiveMode, SocketType
 from atsock.emulator import Emulator
 from atsock.emulator.netsock import RX_LIMIT
+from atsock.protocol import conns
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import ModuleFactory, wait_event
 from peers import UdpPeer, wait_until
@@ -92,7 +93,7 @@ def test_active_mode_flood_is_bounded_in_the_driver_and_drops_are_reported(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(driver, "RX_BUFFER_MAX", 64 * 1024)  # a small buffer: a quick flood
+    monkeypatch.setattr(conns, "RX_BUFFER_MAX", 64 * 1024)  # a small buffer: a quick flood
     _, m = make_module()
     m.set_receive_mode(ReceiveMode.ACTIVE)
     sock, module_address = connect_udp(m, udp_peer)
@@ -102,9 +103,9 @@ def test_active_mode_flood_is_bounded_in_the_driver_and_drops_are_reported(
         assert wait_until(lambda: m.dropped(sock.con_id) > 0, 5.0)
         time.sleep(0.2)
     assert any("receive buffer full" in r.message for r in caplog.records)
-    assert m.announced(every=True)[sock.con_id] <= driver.RX_BUFFER_MAX
+    assert m.announced(every=True)[sock.con_id] <= conns.RX_BUFFER_MAX
     kept = drain(sock)
-    assert sum(map(len, kept)) <= driver.RX_BUFFER_MAX
+    assert sum(map(len, kept)) <= conns.RX_BUFFER_MAX
     dropped = m.dropped(sock.con_id)
     assert dropped % DATAGRAM == 0 and dropped + sum(map(len, kept)) <= 1000 * DATAGRAM
     assert m.dropped() >= dropped

@@ -16,7 +16,6 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,18 +28,10 @@ from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Time
 from atsock.events import EventQueue, parse_event
 from atsock.gather import ReadGather
 from atsock.portio import CHUNK, PortReader, PortWriter, WriteStalled, close_port, uart_rate
+from atsock.protocol.conns import Conn, ConnTable, in_range
 from atsock.protocol.rules import GUARD_TIME
 from atsock.turns import Turns
-from atsock.types import (
-    Event,
-    ModuleRestarted,
-    SocketAutoDeleted,
-    SocketData,
-    SocketDisconnected,
-    SocketReconnected,
-    SocketSeed,
-    SocketType,
-)
+from atsock.types import Event, ModuleRestarted, ReceiveMode, SocketType
 from atsock.wiretrace import trace
 
 log = logging.getLogger(__name__)
@@ -58,13 +49,6 @@ BUSY_RETRY = 0.05
 #: ``write_timeout`` they go out in steps of this much data (the timeout must allow about
 #: twice it), without one in a single write the kernel waits for.
 LINE_QUEUE = 0.05
-#: Received active-mode data kept per ConID for socket objects before dropping.
-RX_BUFFER_MAX = 1 << 20
-#: Largest ConID the driver keeps bookkeeping for (real firmware uses a handful): URCs
-#: naming others are published as events but cannot make the driver's tables grow.
-MAX_CON_ID = 255
-#: Accepted clients (SocketSeed) remembered per server until ``accept()`` takes them.
-MAX_SEEDS = 64
 #: Silence on the port after which a partial frame left behind by a timed-out command
 #: is taken for a lie (a declared length longer than what came) and dropped (resync).
 RESYNC_QUIET = 0.1
@@ -81,21 +65,6 @@ try:
     FLUSH_ERRORS += (termios.error,)
 except ImportError:  # Windows
     pass
-
-
-@dataclass
-class Conn:
-    """What the driver knows of one ConID (updated by the reader thread)."""
-
-    con_id: int
-    type: SocketType | None = None
-    buffer: bytearray = field(default_factory=bytearray)
-    notified: int = 0
-    peer_closed: bool = False
-    gone: BaseException | None = None
-    seeds: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_SEEDS))
-    #: received bytes thrown away because :data:`RX_BUFFER_MAX` was reached
-    dropped: int = 0
 
 
 @dataclass
@@ -183,7 +152,8 @@ class ModuleCore:
         self._owed_tail = b""
         self._cond = threading.Condition()
         self._pending: Pending | None = None
-        self._conns: dict[int, Conn] = {}
+        #: every ConID's bookkeeping and the receive mode (reads and writes under _cond)
+        self._table = ConnTable()
         self._callbacks: list[EventCallback] = []
         self._callback_queue: EventQueue | None = None
         self._expect_ready = False
@@ -196,7 +166,6 @@ class ModuleCore:
         self._exit_time = 0.0
         self._line_free = 0.0
         self._last_rx = 0.0
-        self._rx_dropped = 0
         #: a command timed out and its reply may still come (see :meth:`_dispatch`)
         self._orphaned = False
         #: the next command first waits for a quiet line (that late reply), see _resync
@@ -261,8 +230,7 @@ class ModuleCore:
             if held:
                 self._port_lock.release()
         with self._cond:
-            for conn in self._conns.values():
-                conn.gone = conn.gone or SocketClosed(f"ConID {conn.con_id}: module closed")
+            self._table.close()
             self._cond.notify_all()
 
     def _close_port(self) -> None:
@@ -504,7 +472,7 @@ class ModuleCore:
         kind = frame.kind
         if pending is None:
             if self.auto_transparent_boot and kind == "connect" and frame.id is not None:
-                self._conns[frame.id] = Conn(frame.id)  # the boot's own connection
+                self._table.renew(frame.id)  # the boot's own connection
             if self.auto_transparent_boot and kind == "prompt":
                 self.transparent_active = True
                 self.boot_prompt.set()  # the framer, armed, now passes data through
@@ -585,9 +553,7 @@ class ModuleCore:
         with self._cond:
             if not expected:
                 log.warning("module reset unexpectedly: every ConID is gone")
-            for conn in self._conns.values():
-                conn.gone = conn.gone or reason
-            self._conns.clear()
+            self._table.reset(reason)  # (the module is back in passive receive mode too)
             self._orphaned = False
             self._late_payload = None
             self._prompt_ambiguous = False
@@ -604,41 +570,15 @@ class ModuleCore:
         self._publish(ModuleRestarted())
 
     def _on_event(self, event: Event) -> None:
-        con_id = getattr(event, "con_id", None)
-        if con_id is not None and not 0 <= con_id <= MAX_CON_ID:
-            log.warning("event for impossible ConID %d ignored: %r", con_id, event)
-            self._publish(event)
-            return
-        server_id = getattr(event, "server_con_id", 0)
-        if not 0 <= server_id <= MAX_CON_ID:
-            log.warning("event for impossible server ConID %d ignored: %r", server_id, event)
-            self._publish(event)
-            return
-        with self._cond:
-            if isinstance(event, SocketData):
-                conn = self._conns.setdefault(event.con_id, Conn(event.con_id))
-                if event.data is None:
-                    conn.notified += 1
-                elif len(conn.buffer) + len(event.data) <= RX_BUFFER_MAX:
-                    conn.buffer += event.data
-                else:
-                    conn.dropped += len(event.data)
-                    self._rx_dropped += len(event.data)
-                    log.warning("ConID %d: receive buffer full, %d bytes dropped", event.con_id,
-                                len(event.data))  # fmt: skip
-            elif isinstance(event, SocketSeed):
-                self._conns.setdefault(event.con_id, Conn(event.con_id))
-                server = self._conns.setdefault(event.server_con_id, Conn(event.server_con_id))
-                server.seeds.append(event.con_id)
-            elif isinstance(event, SocketDisconnected):
-                self._conns.setdefault(event.con_id, Conn(event.con_id)).peer_closed = True
-            elif isinstance(event, SocketReconnected) and event.con_id in self._conns:
-                self._conns[event.con_id].peer_closed = False
-            elif isinstance(event, SocketAutoDeleted):
-                gone = self._conns.pop(event.con_id, None)
-                if gone is not None:
-                    gone.gone = SocketClosed(f"ConID {event.con_id} was deleted by the module")
-            self._cond.notify_all()
+        if not in_range(event):
+            log.warning("event for an impossible ConID ignored: %r", event)
+        else:
+            with self._cond:
+                dropped = self._table.on_event(event)
+                self._cond.notify_all()
+            if dropped:
+                log.warning("ConID %d: receive buffer full, %d bytes dropped",
+                            getattr(event, "con_id", -1), dropped)  # fmt: skip
         self._publish(event)
 
     def _publish(self, event: Event) -> None:
@@ -976,17 +916,25 @@ class ModuleCore:
     def dropped(self, con_id: int | None = None) -> int:
         """Received bytes the driver had to throw away for ``con_id`` (all ConIDs, since
         the module was opened, if None) because nobody read them and the buffer
-        (:data:`RX_BUFFER_MAX` per ConID, active receive mode) was full. Each drop is
-        also logged as a warning."""
+        (:data:`~atsock.protocol.conns.RX_BUFFER_MAX` per ConID, active receive mode) was
+        full. Each drop is also logged as a warning."""
         with self._cond:
-            if con_id is None:
-                return self._rx_dropped  # since the module was opened, resets included
-            conn = self._conns.get(con_id)
-            return conn.dropped if conn is not None else 0
+            return self._table.dropped_total if con_id is None else self._table.dropped(con_id)
+
+    @property
+    def receive_mode(self) -> ReceiveMode:
+        """The module's receive mode as far as the driver knows (a reset makes it passive)."""
+        return self._table.receive_mode
+
+    def _set_receive_mode(self, mode: ReceiveMode) -> ReceiveMode:
+        """Records the mode the module took; returns the one it had."""
+        with self._cond:
+            was, self._table.receive_mode = self._table.receive_mode, mode
+            return was
 
     def conn(self, con_id: int) -> Conn:
         with self._cond:
-            return self._conns.setdefault(con_id, Conn(con_id))
+            return self._table.ensure(con_id)
 
     def fresh_conn(self, con_id: int, stype: SocketType, *, announced: bool) -> None:
         """A new connection got ``con_id``: nothing of an earlier one on it carries over.
@@ -994,25 +942,20 @@ class ModuleCore:
         ConID then (events after it, such as data the peer sent at once, are kept)."""
         with self._cond:
             if not announced:
-                self._renew_conn(con_id)
-            conn = self._conns.get(con_id)
+                self._table.renew(con_id)
+            conn = self._table.get(con_id)
             if conn is not None:  # (None: already closed and deleted by the module)
                 conn.type = stype
             self._cond.notify_all()
 
     def _renew_conn(self, con_id: int) -> None:
         """A new connection on ``con_id`` (with ``_cond`` held): the old one is gone."""
-        old = self._conns.get(con_id)
-        if old is not None and old.gone is None:
-            old.gone = SocketClosed(f"ConID {con_id} now belongs to a new connection")
-        self._conns[con_id] = Conn(con_id)
+        self._table.renew(con_id)
 
     def packet_read(self, con_id: int, got: bool) -> None:
         """AT+SOCKETREAD answered: one announced packet fewer, or none left if it was empty."""
         with self._cond:
-            conn = self._conns.get(con_id)
-            if conn is not None:
-                conn.notified = max(0, conn.notified - 1) if got else 0
+            self._table.packet_read(con_id, got)
 
     def cancel_expect_ready(self) -> None:
         with self._cond:
@@ -1020,14 +963,12 @@ class ModuleCore:
 
     def forget(self, con_id: int, reason: BaseException) -> None:
         with self._cond:
-            conn = self._conns.pop(con_id, None)
-            if conn is not None:
-                conn.gone = reason
+            self._table.forget(con_id, reason)
             self._cond.notify_all()
 
     def known(self, con_id: int) -> bool:
         with self._cond:
-            conn = self._conns.get(con_id)
+            conn = self._table.get(con_id)
             return conn is not None and conn.gone is None and conn.type is not None
 
     def wait_conn(
@@ -1047,7 +988,7 @@ class ModuleCore:
             while True:
                 if expect is not None and expect.gone is not None:
                     raise expect.gone
-                conn = self._conns.get(con_id)
+                conn = self._table.get(con_id)
                 if conn is None or (expect is not None and conn is not expect):
                     raise SocketClosed(f"ConID {con_id} is gone")
                 if conn.gone is not None:
@@ -1077,7 +1018,7 @@ class ModuleCore:
     def return_seed(self, server_id: int, seed_id: int) -> None:
         """Puts a taken seed back first in line (its accept failed before returning it)."""
         with self._cond:
-            conn = self._conns.get(server_id)
+            conn = self._table.get(server_id)
             if conn is not None and conn.gone is None:
                 conn.seeds.appendleft(seed_id)
                 self._cond.notify_all()
@@ -1085,27 +1026,19 @@ class ModuleCore:
     def take_buffered(self, con_id: int, limit: int) -> bytes:
         """Up to ``limit`` bytes of data the module already delivered for ``con_id``."""
         with self._cond:
-            conn = self._conns.get(con_id)
-            if conn is None or not conn.buffer:
-                return b""
-            data = bytes(conn.buffer[:limit])
-            del conn.buffer[:limit]
-            return data
+            return self._table.take_buffered(con_id, limit)
 
     def store_buffered(self, con_id: int, data: bytes, *, at: int = 0) -> None:
         """Puts read data in front of what is buffered for ``con_id`` (or at offset ``at``)."""
         with self._cond:
-            conn = self._conns.setdefault(con_id, Conn(con_id))
-            conn.buffer[at:at] = data
+            self._table.store_buffered(con_id, data, at=at)
             self._cond.notify_all()
 
     def announced(self, *, every: bool = False) -> dict[int, int]:
         """ConIDs with packets announced (passive mode) and not read (``every``: all
         ConIDs), with the length of what is buffered for each."""
         with self._cond:
-            return {
-                c.con_id: len(c.buffer) for c in self._conns.values() if every or c.notified > 0
-            }
+            return self._table.announced(every=every)
 
     def publish(self, event: Event) -> None:
         """Hands an event to the queue and the callbacks as if the module had sent it."""

@@ -296,7 +296,7 @@ class Module(ModuleCore):
         new_mode = ReceiveMode(mode)
         held = self.announced(every=True) if new_mode == ReceiveMode.ACTIVE else {}
         self.execute(b"AT+SOCKETRECVCFG=%d" % new_mode, timeout=timeout)
-        was, self.receive_mode = self.receive_mode, new_mode
+        was = self._set_receive_mode(new_mode)
         if was == ReceiveMode.PASSIVE and new_mode == ReceiveMode.ACTIVE:
             for con_id, offset in self.announced().items():
                 offset = held.get(con_id, offset)
@@ -310,8 +310,6 @@ class Module(ModuleCore):
                     self.store_buffered(con_id, packet, at=offset)
                     offset += len(packet)
                     self.publish(SocketData(con_id, len(packet), packet))
-
-    receive_mode: ReceiveMode = ReceiveMode.PASSIVE
 
     # ---- transparent mode ----------------------------------------------------------------
 
