@@ -1,32 +1,28 @@
 """``Module``: one typed method per command of the TCP/IP AT command set.
 
-Every string that goes into a command line passes through the core's parameter
-formatter, which quotes and escapes it as needed and refuses CR/LF — data can never
-inject a second command. See :mod:`atsock.driver` for the machinery underneath.
+Each method runs a :class:`~atsock.protocol.commands.Command` (its line, checked and
+escaped so that data can never inject a second command, and its reply's parser) on
+the machinery of :mod:`atsock.driver`, and keeps the driver's books (ConIDs, modes).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import random
-import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
-from atsock._core import MAX_COMMAND_LINE, format_param, format_params
 from atsock.deadline import DEFAULT, Wait, budget_of
 from atsock.driver import ModuleCore
 from atsock.errors import ATError, CommandError, SocketClosed, Timeout, TransparentError
+from atsock.protocol import commands
+from atsock.protocol.commands import Command
 from atsock.protocol.rules import transparent_target
 from atsock.types import (
-    MAX_CERT,
     AutoTransparentConfig,
     CertKind,
     ReceiveMode,
     SocketData,
     SocketInfo,
-    SocketStatus,
     SocketType,
     UdpServerMode,
 )
@@ -35,8 +31,6 @@ if TYPE_CHECKING:
     from atsock.sockets import ServerSocket, Socket
     from atsock.transparent import TransparentStream
 
-#: Host names the module accepts (and nothing that could break a command line).
-_HOSTNAME = re.compile(r"[A-Za-z0-9_.:\-]{1,253}")
 #: Ports ``create_server(0)`` picks from (the dynamic range, RFC 6335), and how many.
 DYNAMIC_PORTS = range(49152, 65536)
 SERVER_PORT_TRIES = 16
@@ -50,31 +44,7 @@ SEND_SLICE = 0.25
 #: Bound on the packets read for one ConID when switching to active receive mode.
 MAX_QUEUED_READS = 1024
 
-
-def _enum(kind: type[Any], value: int) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        return value
-
-
-def _host(host: str) -> str:
-    if not _HOSTNAME.fullmatch(host):
-        raise ValueError(f"not a host name or IP address: {host!r}")
-    return host
-
-
-def _port(port: int) -> int:
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f"port must be 1..65535, not {port}")
-    return int(port)
-
-
-def _ipv4(address: str) -> str:
-    try:
-        return str(ipaddress.IPv4Address(address))
-    except ValueError:
-        raise ValueError(f"not an IPv4 address: {address!r}") from None
+R = TypeVar("R")
 
 
 def send_step(line_rate: float | None) -> int:
@@ -127,14 +97,24 @@ class Module(ModuleCore):
 
     # ---- basics ----------------------------------------------------------------------------
 
+    def _run(self, command: Command[R], timeout: Wait) -> R:
+        reply = self.execute(
+            command.line,
+            payload=command.payload,
+            secret=command.secret,
+            secret_reply=command.secret_reply,
+            secret_line=command.secret_line,
+            timeout=timeout,
+        )
+        return command.parse(reply.frames)
+
     def command(self, line: str, *, timeout: Wait = DEFAULT) -> list[str]:
         """Sends any command line; returns its information lines (raises on ERROR)."""
-        reply = self.execute(line.encode(), timeout=timeout)
-        return [f.text or "" for f in reply.frames]
+        return self._run(commands.any_line(line), timeout)
 
     def at(self, *, timeout: Wait = DEFAULT) -> None:
         """``AT``: is the module there? Raises :class:`~atsock.Timeout` if not."""
-        self.execute(b"AT", timeout=timeout)
+        self._run(commands.plain(b"AT"), timeout)
 
     def version(self, *, timeout: Wait = DEFAULT) -> list[str]:
         """``AT+GMR``: the firmware's version lines."""
@@ -142,7 +122,7 @@ class Module(ModuleCore):
 
     def set_echo(self, on: bool, *, timeout: Wait = DEFAULT) -> None:
         """``ATE1``/``ATE0`` (the driver copes with either)."""
-        self.execute(b"ATE1" if on else b"ATE0", timeout=timeout)
+        self._run(commands.plain(b"ATE1" if on else b"ATE0"), timeout)
 
     def reset(self, *, timeout: Wait = DEFAULT) -> None:
         """``AT+RST``: waits for the reboot's ``ready``; every ConID is gone afterwards."""
@@ -169,20 +149,8 @@ class Module(ModuleCore):
     ) -> int:
         """``AT+SOCKET``: creates a socket (clients connect); returns its ConID."""
         stype = SocketType(type)
-        if stype in (SocketType.TCP_SEED, SocketType.SSL_SEED):
-            raise ValueError("seeds are created by the module when a client connects")
-        params: list[str] = [str(int(stype))]
-        if stype.is_client:
-            if not host:
-                raise ValueError(f"{stype.name} needs a remote host")
-            params.append(_host(host))
-        elif host:
-            raise ValueError(f"{stype.name} listens on a port; it takes no host")
-        params.append(str(_port(port)))
-        if con_id or keep_alive:
-            params += [str(int(keep_alive)), str(int(con_id))]
-        reply = self.execute(b"AT+SOCKET=" + format_params(params), timeout=timeout)
-        new_id = next((f.id for f in reply.frames if f.kind == "connect"), None)
+        command = commands.open_socket(stype, host, port, con_id=con_id, keep_alive=keep_alive)
+        new_id = self._run(command, timeout)
         if new_id is not None:
             self.fresh_conn(new_id, stype, announced=True)
             return new_id
@@ -199,29 +167,7 @@ class Module(ModuleCore):
 
     def sockets(self, *, timeout: Wait = DEFAULT) -> list[SocketInfo]:
         """``AT+SOCKET?``: every ConID with its type, status and addresses."""
-        reply = self.execute(b"AT+SOCKET?", timeout=timeout)
-        rows = []
-        for frame in reply.frames:
-            fields = (frame.text or "").split(",")
-            if frame.kind != "info" or len(fields) != 7:
-                continue
-            try:
-                con_id, kind, status = int(fields[0]), int(fields[1]), int(fields[2])
-                remote_port, local_port, server = (int(x) for x in fields[4:7])
-            except ValueError:
-                continue
-            rows.append(
-                SocketInfo(
-                    con_id,
-                    _enum(SocketType, kind),
-                    _enum(SocketStatus, status),
-                    fields[3],
-                    remote_port,
-                    local_port,
-                    server,
-                )
-            )
-        return rows
+        return self._run(commands.socket_query(), timeout)
 
     def _require(self, con_id: int) -> None:
         """Some firmware silently drops data for an unknown ConID: check it ourselves."""
@@ -249,12 +195,11 @@ class Module(ModuleCore):
         view = memoryview(data)
         for start in range(0, len(view), step):
             chunk = bytes(view[start : start + step])
-            line = b"AT+SOCKETSEND=%d,%d" % (con_id, len(chunk))
             budget = budget_of(timeout, self.timeout)
             if rate:
                 budget += len(chunk) / rate
             try:
-                self.execute(line, payload=chunk, timeout=budget)
+                self._run(commands.send(con_id, chunk), budget)
             except Timeout as exc:
                 exc.sent = start + (exc.sent or 0)
                 raise
@@ -266,24 +211,22 @@ class Module(ModuleCore):
         if not raw:
             return
         self._require(con_id)
-        if b"\r" not in raw and b"\n" not in raw:
-            line = b"AT+SOCKETSENDLINE=%d,%d," % (con_id, len(raw)) + format_param(raw)
-            if len(line) <= MAX_COMMAND_LINE:
-                self.execute(line, timeout=timeout)
-                return
-        self.send(con_id, raw, timeout=timeout)
+        command = commands.send_line(con_id, raw)
+        if command is None:
+            self.send(con_id, raw, timeout=timeout)
+        else:
+            self._run(command, timeout)
 
     def read(self, con_id: int, *, timeout: Wait = DEFAULT) -> bytes:
         """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
-        reply = self.execute(b"AT+SOCKETREAD=%d" % con_id, timeout=timeout)
-        packet = next((f.payload for f in reply.frames if f.kind == "socketread"), None) or b""
+        packet = self._run(commands.read(con_id), timeout)
         self.packet_read(con_id, bool(packet))
         return packet
 
     def delete(self, con_id: int, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETDEL``: closes the ConID (seeds must be deleted after they disconnect)."""
         try:
-            self.execute(b"AT+SOCKETDEL=%d" % con_id, timeout=timeout)
+            self._run(commands.delete(con_id), timeout)
         finally:
             self.forget(con_id, SocketClosed(f"ConID {con_id} was deleted"))
 
@@ -295,7 +238,7 @@ class Module(ModuleCore):
         data received after the switch, so nothing is reordered or left behind."""
         new_mode = ReceiveMode(mode)
         held = self.announced(every=True) if new_mode == ReceiveMode.ACTIVE else {}
-        self.execute(b"AT+SOCKETRECVCFG=%d" % new_mode, timeout=timeout)
+        self._run(commands.receive_mode(new_mode), timeout)
         was = self._set_receive_mode(new_mode)
         if was == ReceiveMode.PASSIVE and new_mode == ReceiveMode.ACTIVE:
             for con_id, offset in self.announced().items():
@@ -350,40 +293,14 @@ class Module(ModuleCore):
         self, type: SocketType | int, host: str | None, port: int, *, timeout: Wait = DEFAULT
     ) -> None:
         """``AT+SOCKETAUTOTT``: after the next reset, connect and enter transparent mode."""
-        stype = SocketType(type)
-        if stype not in (
-            SocketType.UDP_SERVER,
-            SocketType.UDP_CLIENT,
-            SocketType.TCP_CLIENT,
-            SocketType.SSL_CLIENT,
-        ):
-            raise ValueError(f"{stype.name} cannot be entered automatically")
-        params = [str(int(stype))]
-        if stype.is_client:
-            params.append(_host(host or ""))
-        params.append(str(_port(port)))
-        self.execute(b"AT+SOCKETAUTOTT=" + format_params(params), timeout=timeout)
+        self._run(commands.set_auto_transparent(SocketType(type), host, port), timeout)
 
     def disable_auto_transparent(self, *, timeout: Wait = DEFAULT) -> None:
-        self.execute(b"AT+SOCKETAUTOTT=0", timeout=timeout)
+        self._run(commands.plain(b"AT+SOCKETAUTOTT=0"), timeout)
 
     def auto_transparent(self, *, timeout: Wait = DEFAULT) -> AutoTransparentConfig:
         """``AT+SOCKETAUTOTT?``"""
-        line = self._query_line(b"AT+SOCKETAUTOTT?", "SOCKETAUTOTT", timeout)
-        fields = (line.split(":", 1)[1] if ":" in line else "").split(",")
-        fields += ["0", "", "-1"][len(fields) :]
-        try:
-            kind, port = int(fields[0]), int(fields[2] or -1)
-        except ValueError:
-            raise ATError(f"unexpected AT+SOCKETAUTOTT? reply: {line!r}") from None
-        return AutoTransparentConfig(_enum(SocketType, kind), fields[1], port)
-
-    def _query_line(self, line: bytes, name: str, timeout: Wait) -> str:
-        reply = self.execute(line, timeout=timeout)
-        for frame in reply.frames:
-            if frame.name == name and frame.text:
-                return frame.text
-        raise ATError(f"{line.decode()} answered OK without a +{name}: line")
+        return self._run(commands.auto_transparent_query(), timeout)
 
     # ---- certificates, names, Wi-Fi -----------------------------------------------------------
 
@@ -393,48 +310,36 @@ class Module(ModuleCore):
         """``AT+SSLCRET=<kind>,<len>``: stores a CA, client certificate or key (≤ 2048 bytes).
         The body never appears in traces or logs."""
         body = pem.encode() if isinstance(pem, str) else bytes(pem)
-        if len(body) > MAX_CERT:
-            raise ValueError(f"a certificate slot holds at most {MAX_CERT} bytes, not {len(body)}")
-        line = b"AT+SSLCRET=%d,%d" % (CertKind(kind), len(body))
-        if body:
-            self.execute(line, payload=body, secret=True, timeout=timeout)
-        else:
-            self.execute(line, timeout=timeout)
+        self._run(commands.set_certificate(CertKind(kind), body), timeout)
 
     def clear_certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> None:
         self.set_certificate(kind, b"", timeout=timeout)
 
     def certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> bytes:
         """``AT+SSLCRET=<kind>``: the stored body (``b""`` if none)."""
-        reply = self.execute(b"AT+SSLCRET=%d" % CertKind(kind), secret_reply=True, timeout=timeout)
-        return next((f.payload or b"" for f in reply.frames if f.kind == "sslcret"), b"")
+        return self._run(commands.certificate(CertKind(kind)), timeout)
 
     def resolve(self, name: str, *, timeout: Wait = DEFAULT) -> str:
         """``AT+WDOMAIN``: the module resolves ``name`` through its DNS servers."""
-        line = self._query_line(b"AT+WDOMAIN=" + format_param(_host(name)), "WDOMAIN", timeout)
-        return line.split(":", 1)[1]
+        return self._run(commands.resolve(name), timeout)
 
     def dns_servers(self, *, timeout: Wait = DEFAULT) -> tuple[str, ...]:
         """``AT+WDNS?``"""
-        line = self._query_line(b"AT+WDNS?", "WDNS", timeout)
-        return tuple(x for x in line.split(":", 1)[1].split(",") if x)
+        return self._run(commands.dns_query(), timeout)
 
     def set_dns_servers(
         self, primary: str, secondary: str | None = None, *, timeout: Wait = DEFAULT
     ) -> None:
         """``AT+WDNS``"""
-        servers = [_ipv4(primary)] + ([_ipv4(secondary)] if secondary else [])
-        self.execute(b"AT+WDNS=" + format_params(servers), timeout=timeout)
+        self._run(commands.set_dns(primary, secondary), timeout)
 
     def join_wifi(self, ssid: str, password: str = "", *, timeout: Wait = DEFAULT) -> None:
         """``AT+WJAP``: joins an access point (WIFI_CONNECT / WIFI_GOT_IP events follow)."""
-        params: Sequence[str] = [ssid, password] if password else [ssid]
-        # the password stays out of wire traces, and so does the echo of the line
-        self.execute(b"AT+WJAP=" + format_params(params), timeout=timeout, secret_line=True)
+        self._run(commands.join_wifi(ssid, password), timeout)
 
     def set_auto_connect(self, on: bool, *, timeout: Wait = DEFAULT) -> None:
         """``AT+WAUTOCONN``: join the saved access point at boot."""
-        self.execute(b"AT+WAUTOCONN=%d" % int(on), timeout=timeout)
+        self._run(commands.auto_connect(on), timeout)
 
     # ---- socket-shaped objects --------------------------------------------------------------
 
