@@ -127,18 +127,18 @@ def test_a_payload_write_the_module_stops_taking_is_bounded_and_finished_later()
     data = os.urandom(SEND_CHUNK)  # far more than a pty holds
     line = b"AT+SOCKETSEND=1,%d" % len(data)
     with FakeModule() as fake:
-        # the module prompts, then reads nothing for a second
-        fake.expect(line, b">", 1.0, payload=len(data), after=[b"\r\nOK\r\n"])
+        # the module prompts, then reads nothing for three seconds
+        fake.expect(line, b">", 3.0, payload=len(data), after=[b"\r\nOK\r\n"])
         fake.expect(b"AT", b"OK\r\n")
         with open_module(fake.url, timeout=0.3) as m:
             started = time.monotonic()
             with pytest.raises(atsock.Timeout, match="stopped reading its port") as caught:
                 m.execute(line, payload=data)
-            assert time.monotonic() - started < 0.9  # not held until the module reads
+            assert time.monotonic() - started < 2.5  # not held until the module reads
             assert caught.value.sent == len(data)  # begun, so it all goes
             with pytest.raises(atsock.Timeout, match="not sent, the module still has not"):
                 m.at()  # the module still waits for the rest of the payload
-            m.at(timeout=3.0)  # the rest goes first, and the send's OK is not taken for AT's
+            m.at(timeout=5.0)  # the rest goes first, and the send's OK is not taken for AT's
         assert fake.payloads == [data]
         assert fake.lines == [line, b"AT"]
         fake.check()

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 import atsock
 from atsock import MAX_COMMAND_LINE, CertKind, SocketType, parse_params
-from atsock.driver import ModuleCore, Pending
+from atsock.driver import ModuleCore
 from atsock.emulator import Emulator
+from atsock.protocol.exchange import Pending
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import open_module
 from fake_module import FakeModule, Step

@@ -17,7 +17,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import serial
@@ -29,6 +28,7 @@ from atsock.events import EventQueue, parse_event
 from atsock.gather import ReadGather
 from atsock.portio import CHUNK, PortReader, PortWriter, WriteStalled, close_port, uart_rate
 from atsock.protocol.conns import Conn, ConnTable, in_range
+from atsock.protocol.exchange import Exchange, Pending, command_name
 from atsock.protocol.rules import GUARD_TIME
 from atsock.turns import Turns
 from atsock.types import Event, ModuleRestarted, ReceiveMode, SocketType
@@ -65,33 +65,6 @@ try:
     FLUSH_ERRORS += (termios.error,)
 except ImportError:  # Windows
     pass
-
-
-@dataclass
-class Pending:
-    """The command in flight and what the module answered so far."""
-
-    line: bytes
-    frames: list[Frame] = field(default_factory=list)
-    final: Frame | None = None
-    prompted: bool = False
-    busy: bool = False
-    #: an earlier attempt of this command was answered ``[Busy]Cmd running``
-    after_busy: bool = False
-    #: the command writes a payload (or enters transparent mode) after a ``>`` prompt
-    wants_prompt: bool = False
-    #: the command creates a socket: its ``connect success ConID=N`` line renews ConID N
-    opens_socket: bool = False
-    failure: BaseException | None = None
-
-    @property
-    def name(self) -> str:
-        return command_name(self.line)
-
-
-def command_name(line: bytes) -> str:
-    """``AT+SOCKET`` for ``AT+SOCKET=4,host,80`` or ``AT+SOCKET?`` (for messages)."""
-    return line.decode("ascii", "replace").split("=", 1)[0].rstrip("?")
 
 
 class ModuleCore:
@@ -151,40 +124,18 @@ class ModuleCore:
         #: waits for these bytes, so they go out before anything else (with _write_lock)
         self._owed_tail = b""
         self._cond = threading.Condition()
-        self._pending: Pending | None = None
+        #: the command in flight and what timed-out ones leave behind (under _cond)
+        self._x = Exchange()
         #: every ConID's bookkeeping and the receive mode (reads and writes under _cond)
         self._table = ConnTable()
         self._callbacks: list[EventCallback] = []
         self._callback_queue: EventQueue | None = None
-        self._expect_ready = False
         self._ready_seen = threading.Event()
-        self._secret_rx = False
-        #: a secret reply (a certificate body) may still arrive after its command gave up
-        self._secret_late = False
         self._dead: BaseException | None = None
         self._closing = False
         self._exit_time = 0.0
         self._line_free = 0.0
         self._last_rx = 0.0
-        #: a command timed out and its reply may still come (see :meth:`_dispatch`)
-        self._orphaned = False
-        #: the next command first waits for a quiet line (that late reply), see _resync
-        self._resync = False
-        #: payload of a command that gave up waiting for its ``>``: if the prompt still
-        #: comes, the module waits for exactly these bytes (it would eat the next command)
-        self._late_payload: tuple[bytes, bool] | None = None
-        #: a timed-out send may still prompt and other bytes went out since: until the
-        #: module resets, no payload is written (it could land in command mode)
-        self._prompt_ambiguous = False
-        #: payload bytes the module may still be waiting for, if that send did prompt
-        self._owed = 0
-        #: a late payload went out and that send's final reply is still to come
-        self._late_written = False
-        #: an AT+SOCKETTT timed out before its '>': a '>' may still come, and then the
-        #: module streams while the driver is in command mode
-        self._tt_late = False
-        #: that '>' came: the next command first leaves transparent mode with '+++'
-        self._tt_stray = False
         #: set by the transparent stream while it owns the port: takes each chunk of
         #: stream data, and how many bytes the thread that read it may still hand over
         #: itself (a stream reader's pull; 0 for the reader thread); False if that thread
@@ -256,13 +207,7 @@ class ModuleCore:
             raise ATError(f"the module's port failed: {self._dead}") from self._dead
         trace("TX", data, secret=secret)
         with self._cond:
-            if self._late_payload is not None:
-                # other bytes now follow a send that may still prompt: a later '>' could
-                # be its or a new command's, so no payload may be matched to one any more
-                self._late_payload = None
-                self._prompt_ambiguous = True
-            if self._prompt_ambiguous:
-                self._owed = max(0, self._owed - len(data))
+            self._x.wrote(len(data))
         with self._write_lock:
             self._write_owed(deadline)
             try:
@@ -401,15 +346,16 @@ class ModuleCore:
         if not data:
             return b""
         self._last_rx = time.monotonic()
-        trace("RX", data, secret=self._secret_rx or self._secret_late)
+        trace("RX", data, secret=self._x.secret_rx or self._x.secret_late)
         with self._framer_lock:
             try:
                 frames = self._framer.feed(data)
             except FramingError as exc:
                 frames = exc.frames
                 self._framing_error(exc)
-        if self._secret_late and any(f.kind in ("ok", "error", "ready") for f in frames):
-            self._secret_late = False  # the late reply is over
+        if self._x.secret_late:
+            with self._cond:
+                self._x.reply_over(frames)
         kept: list[bytes] = []
         for frame in frames:
             try:
@@ -442,8 +388,7 @@ class ModuleCore:
         self.framing_errors += 1
         log.warning("module output broke framing (resynchronised): %s", exc)
         with self._cond:
-            if self._pending is not None and self._pending.failure is None:
-                self._pending.failure = exc
+            self._x.framing_failed(exc)
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.kind
@@ -457,76 +402,27 @@ class ModuleCore:
             self._on_ready()
             return
         with self._cond:
-            pending = self._pending
-            late = kind == "prompt" and self._late_payload is not None
-            if late and (pending is None or not pending.wants_prompt):
-                claimed = self._claim_late_payload()
-            else:
-                claimed = None
-                self._on_reply(frame, pending)
-        if claimed is not None:
-            self._send_late_payload(*claimed)
-
-    def _on_reply(self, frame: Frame, pending: Pending | None) -> None:
-        """Records a reply frame for the command in flight (with ``_cond`` held)."""
-        kind = frame.kind
-        if pending is None:
-            if self.auto_transparent_boot and kind == "connect" and frame.id is not None:
-                self._table.renew(frame.id)  # the boot's own connection
-            if self.auto_transparent_boot and kind == "prompt":
+            if self._x.pending is None and kind not in ("echo", "ok"):
+                log.debug("unsolicited %r", frame)
+            outcome = self._x.on_reply(frame, auto_boot=self.auto_transparent_boot)
+            if outcome.new_conn is not None:
+                self._table.renew(outcome.new_conn)
+            if outcome.boot_prompt:
                 self.transparent_active = True
                 self.boot_prompt.set()  # the framer, armed, now passes data through
-            if kind in ("ok", "error") and self._orphaned:
-                self._orphaned = False  # the late reply of a timed-out command
-                self._late_written = False
-                self._tt_late = False  # (an AT+SOCKETTT refused late prompts no more)
-                self._cond.notify_all()
-            if kind == "prompt" and self._tt_late:
-                log.warning("AT+SOCKETTT's '>' came after it timed out: the module streams")
-                self._tt_late = False
-                self._tt_stray = True
-                self._cond.notify_all()
-            if kind not in ("echo", "ok"):
-                log.debug("unsolicited %r", frame)
-            return
-        if kind == "echo":
-            return
-        if kind == "busy":
-            pending.busy = True
-        elif kind in ("ok", "error") and pending.after_busy and self._orphaned:
-            # the module was busy with a command that timed out; it answers lines in
-            # order, so this reply (and what came before it) is that command's
-            log.info("late reply of a timed-out command dropped: %r", frame)
-            self._orphaned = False
-            pending.frames.clear()
-        elif kind in ("ok", "error"):
-            pending.final = frame
-        elif kind == "prompt":
-            pending.prompted = True
-        else:
-            if kind == "connect" and frame.id is not None and pending.opens_socket:
-                # here, in read order: data the peer sends at once may come before OK
-                self._renew_conn(frame.id)
-            pending.frames.append(frame)
-        self._cond.notify_all()
-
-    def _claim_late_payload(self) -> tuple[bytes, bool]:
-        """The ``>`` of a command that timed out came after all: the module now takes the
-        next bytes as that command's payload, so they must be that payload. Called with
-        ``_cond`` held (on the reader thread, or by the send that gave up as it came); takes
-        the write lock, so nothing else is written first: :meth:`_send_late_payload`
-        writes it and lets go, after ``_cond`` is released (other threads' waits go on)."""
-        late, self._late_payload = self._late_payload, None
-        assert late is not None
-        self._owed = 0
-        self._late_written = True  # that send's OK is still to come
-        self._cond.notify_all()
-        self._write_lock.acquire()  # (no thread holding it ever waits for _cond)
-        return late
+            if outcome.claimed is not None:
+                log.warning("late prompt of a timed-out send: writing its payload now")
+                # nothing else may be written first: the write lock is taken before _cond
+                # is let go (no thread holding it ever waits for _cond)
+                self._write_lock.acquire()
+            self._cond.notify_all()
+        if outcome.note is not None:
+            log.warning("%s", outcome.note)
+        if outcome.claimed is not None:
+            self._send_late_payload(*outcome.claimed)
 
     def _send_late_payload(self, payload: bytes, secret: bool) -> None:
         """Writes a claimed late payload and releases the write lock."""
-        log.warning("late prompt of a timed-out send: writing its %d bytes now", len(payload))
         try:
             trace("TX", payload, secret=secret)
             self._write_held(payload)
@@ -537,8 +433,7 @@ class ModuleCore:
 
     def _on_ready(self) -> None:
         with self._cond:
-            expected = self._expect_ready
-            self._expect_ready = False
+            expected = self._x.take_expect_ready()
         self.module_was_reset(
             ModuleReset("the module reset (printed 'ready'): every ConID is gone"),
             expected=expected,
@@ -554,15 +449,8 @@ class ModuleCore:
             if not expected:
                 log.warning("module reset unexpectedly: every ConID is gone")
             self._table.reset(reason)  # (the module is back in passive receive mode too)
-            self._orphaned = False
-            self._late_payload = None
-            self._prompt_ambiguous = False
-            self._late_written = False
+            self._x.module_reset(reason, expected=expected)
             self._owed_tail = b""  # the rebooted module waits for nothing
-            if not expected and self._pending is not None:
-                self._pending.failure = reason
-                # the rebooted module may still answer the line it was given (late)
-                self._orphaned = self._resync = True
             self._cond.notify_all()
         if not self.auto_transparent_boot:  # else the framer stays armed for the boot's '>'
             with self._framer_lock:
@@ -658,9 +546,8 @@ class ModuleCore:
                     wants_prompt=wants_prompt,
                     opens_socket=line.startswith(b"AT+SOCKET="),
                 )
-                with self._cond:
-                    self._pending = pending
-                    self._secret_rx = secret_reply or secret_line  # the echo repeats it
+                with self._cond:  # (the echo of a secret line repeats it)
+                    self._x.start(pending, secret_rx=secret_reply or secret_line)
                 payload_sent = False
                 try:
                     self._write_in_time(line + b"\r\n", secret_line, deadline, budget, line)
@@ -676,19 +563,17 @@ class ModuleCore:
                 except Timeout as exc:
                     if payload is not None:
                         exc.sent = len(payload) if payload_sent else 0
-                    claimed = None
-                    with self._cond:
-                        # one decision with the reader thread held off: a '>' dispatched
-                        # until here counted for this command, from here on it is late
-                        self._pending = None
-                        streaming = until_prompt and pending.prompted
-                        if until_prompt and not streaming:
-                            self._tt_late = True  # its '>' may still come (see _on_reply)
-                        if payload is not None and not payload_sent and not pending.busy:
-                            self._late_payload = (payload, secret)
-                            self._owed = len(payload)
-                            if pending.prompted:  # it came as the wait gave up
-                                claimed = self._claim_late_payload()
+                    with self._cond:  # one decision, with the reader thread held off
+                        claimed, streaming = self._x.gave_up(
+                            pending,
+                            payload=payload,
+                            payload_sent=payload_sent,
+                            secret=secret,
+                            until_prompt=until_prompt,
+                        )
+                        if claimed is not None:  # its '>' came as the wait gave up
+                            self._write_lock.acquire()
+                        self._cond.notify_all()
                     if claimed is not None:
                         self._send_late_payload(*claimed)
                     if streaming:  # the module entered transparent mode as the wait gave up
@@ -698,17 +583,15 @@ class ModuleCore:
                     raise
                 finally:
                     with self._cond:
-                        self._pending = None
-                        self._secret_rx = False
-                        if secret_reply and pending.final is None:
-                            self._secret_late = True
+                        self._x.end(pending, secret_reply=secret_reply)
                 if pending.busy and pending.final is None:
                     if time.monotonic() + BUSY_RETRY >= deadline:
                         raise Timeout(f"{pending.name}: module still busy after {budget:g} s")
                     time.sleep(BUSY_RETRY)
                     after_busy = True
                     continue
-                self._tt_late = False  # a command was answered: the module reads lines
+                with self._cond:
+                    self._x.answered()
                 return self._finish(pending)
 
     def _write_in_time(
@@ -732,7 +615,7 @@ class ModuleCore:
         try:
             if self.write_owed(deadline):
                 with self._cond:
-                    self._late_written = self._orphaned = True
+                    self._x.wrote_late()
         except WriteStalled:
             raise Timeout(
                 f"{command_name(line)}: not sent, the module still has not taken the rest "
@@ -743,7 +626,7 @@ class ModuleCore:
         """The reply of a command whose bytes went out late (a stalled write's rest, a
         late payload) is waited for: it would be taken for this one's."""
         with self._cond:
-            while self._late_written and self._orphaned:
+            while self._x.late_reply_due():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise Timeout(
@@ -757,13 +640,13 @@ class ModuleCore:
         it entered late, keeps its quiet after leaving transparent mode, and a late reply
         of a command that timed out is waited for (briefly)."""
         for _ in range(2):  # (a late '>' may come while the late reply is waited for)
-            if self._tt_stray:
+            if self._x.tt_stray:
                 self._leave_stray_transparent()
             wait = self._exit_time - time.monotonic()
             if wait > 0:  # the firmware wants quiet after leaving transparent mode
                 time.sleep(wait)
             self._await_resync(deadline)
-            if not self._tt_stray:
+            if not self._x.tt_stray:
                 return
 
     def _leave_stray_transparent(self) -> None:
@@ -773,7 +656,7 @@ class ModuleCore:
         from atsock.transparent import GUARD_MARGIN
 
         with self._cond:
-            self._tt_stray = False
+            self._x.tt_stray = False
         silence = self.guard_time * GUARD_MARGIN
         self.drain()
         time.sleep(silence)
@@ -781,7 +664,7 @@ class ModuleCore:
         self.drain()
         time.sleep(silence)
         with self._cond:
-            self._orphaned = self._resync = True  # its '\r\nOK\r\n' is still to come
+            self._x.timed_out()  # its '\r\nOK\r\n' is still to come
         self.mark_transparent_exit()
 
     @contextlib.contextmanager
@@ -813,22 +696,18 @@ class ModuleCore:
         with self._cond:
             # also the final reply of a command that timed out: taken for this command's
             # it would end the wait for our '>' with the payload never sent
-            def late_reply_due() -> bool:
-                return self._late_written and self._orphaned
-
-            while (self._late_payload is not None or late_reply_due()) and not (
-                self._prompt_ambiguous
-            ):
+            x = self._x
+            while (x.late_payload is not None or x.late_reply_due()) and not x.prompt_ambiguous:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(wait_time(remaining))
-            if late_reply_due() and not self._prompt_ambiguous:
+            if x.late_reply_due() and not x.prompt_ambiguous:
                 raise Timeout(
                     "an earlier command that timed out is still unanswered; no payload is "
                     f"sent until its reply comes or the module is reset (waited {budget:g} s)"
                 )
-            if self._late_payload is not None or self._prompt_ambiguous:
+            if self._x.late_payload is not None or self._x.prompt_ambiguous:
                 raise ATError(
                     "an earlier send timed out before the module's '>' prompt, and the module "
                     "may still take the next bytes as its payload; no payload is sent until "
@@ -841,7 +720,7 @@ class ModuleCore:
         late '>' the module would take the line as that send's payload (sent to the peer,
         the command lost)."""
         with self._cond:
-            while self._late_payload is not None and not self._prompt_ambiguous:
+            while self._x.prompt_unsettled():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise Timeout(
@@ -856,12 +735,12 @@ class ModuleCore:
         """After a command that failed unanswered, waits (once, briefly) for its late
         reply or a quiet line, so that reply is not taken for the next command's."""
         with self._cond:
-            if not self._resync:
+            if not self._x.resync:
                 return
-            self._resync = False
+            self._x.resync = False
             started = time.monotonic()
             limit = min(deadline, started + RESYNC_WAIT)
-            while self._orphaned and not self._tt_stray:
+            while self._x.orphaned and not self._x.tt_stray:
                 now = time.monotonic()
                 quiet_until = max(self._last_rx, started) + RESYNC_QUIET
                 if now >= quiet_until or now >= limit:
@@ -872,7 +751,7 @@ class ModuleCore:
         """A command got no (complete) reply: its reply may still come, and a partial
         frame the framer holds may be a lie (a declared payload longer than what came)."""
         with self._cond:
-            self._orphaned = self._resync = True
+            self._x.timed_out()
         with self._framer_lock:
             stuck = self._framer.pending
             quiet = time.monotonic() - self._last_rx >= RESYNC_QUIET
@@ -959,7 +838,7 @@ class ModuleCore:
 
     def cancel_expect_ready(self) -> None:
         with self._cond:
-            self._expect_ready = False
+            self._x.expect_ready = False
 
     def forget(self, con_id: int, reason: BaseException) -> None:
         with self._cond:
@@ -1049,18 +928,14 @@ class ModuleCore:
         the module may be reading or about to read (with LF bytes, blank lines if it is
         not), so the next line is a command."""
         with self._cond:
-            owed = self._owed if self._prompt_ambiguous else 0
-            if self._late_payload is not None:
-                owed = len(self._late_payload[0])
-                self._late_payload = None
-                self._prompt_ambiguous = False
+            owed = self._x.padding()
         if owed:
             log.warning("padding %d payload bytes the module may still expect", owed)
             self.write(b"\n" * owed)
 
     def expect_ready(self) -> None:
         with self._cond:
-            self._expect_ready = True
+            self._x.expect_ready = True
         self._ready_seen.clear()
 
     def wait_ready(self, timeout: float) -> None:
