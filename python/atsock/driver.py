@@ -24,11 +24,19 @@ import serial
 from atsock._core import Frame, FramingError, ResponseFramer
 from atsock.deadline import DEFAULT, Wait, as_budget, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
-from atsock.events import EventQueue, parse_event
+from atsock.events import EventQueue
 from atsock.gather import ReadGather
 from atsock.portio import CHUNK, PortReader, PortWriter, WriteStalled, close_port, uart_rate
-from atsock.protocol.conns import Conn, ConnTable, in_range
-from atsock.protocol.exchange import Exchange, Pending, command_name
+from atsock.protocol.conns import Conn
+from atsock.protocol.exchange import Pending, command_name
+from atsock.protocol.machine import (
+    ModuleProtocol,
+    Publish,
+    Rebooted,
+    StreamEnded,
+    StreamStarted,
+    WriteLatePayload,
+)
 from atsock.protocol.rules import GUARD_TIME
 from atsock.turns import Turns
 from atsock.types import Event, ModuleRestarted, ReceiveMode, SocketType
@@ -124,10 +132,11 @@ class ModuleCore:
         #: waits for these bytes, so they go out before anything else (with _write_lock)
         self._owed_tail = b""
         self._cond = threading.Condition()
-        #: the command in flight and what timed-out ones leave behind (under _cond)
-        self._x = Exchange()
-        #: every ConID's bookkeeping and the receive mode (reads and writes under _cond)
-        self._table = ConnTable()
+        #: the protocol's state (under _cond): the command in flight and what timed-out
+        #: ones leave behind (_x), every ConID's bookkeeping and the receive mode (_table)
+        self._protocol = ModuleProtocol()
+        self._x = self._protocol.exchange
+        self._table = self._protocol.conns
         self._callbacks: list[EventCallback] = []
         self._callback_queue: EventQueue | None = None
         self._ready_seen = threading.Event()
@@ -142,8 +151,6 @@ class ModuleCore:
         #: is to hand the chunk over itself
         self.transparent_sink: Callable[[bytes, int], bool] | None = None
         self.transparent_exited = threading.Event()
-        #: a reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)
-        self.auto_transparent_boot = False
         self.boot_prompt = threading.Event()
         self.transparent_active = False
         #: called when the port closes or fails, so a blocked stream read wakes up
@@ -391,35 +398,35 @@ class ModuleCore:
             self._x.framing_failed(exc)
 
     def _dispatch(self, frame: Frame) -> None:
-        kind = frame.kind
-        if kind == "exit":
-            self.transparent_exited.set()
-            return
-        if kind == "urc":
-            self._on_event(parse_event(frame))
-            return
-        if kind == "ready":
-            self._on_ready()
-            return
+        """Carries out what the protocol makes of a (non-data) frame."""
         with self._cond:
-            if self._x.pending is None and kind not in ("echo", "ok"):
-                log.debug("unsolicited %r", frame)
-            outcome = self._x.on_reply(frame, auto_boot=self.auto_transparent_boot)
-            if outcome.new_conn is not None:
-                self._table.renew(outcome.new_conn)
-            if outcome.boot_prompt:
-                self.transparent_active = True
-                self.boot_prompt.set()  # the framer, armed, now passes data through
-            if outcome.claimed is not None:
-                log.warning("late prompt of a timed-out send: writing its payload now")
-                # nothing else may be written first: the write lock is taken before _cond
-                # is let go (no thread holding it ever waits for _cond)
-                self._write_lock.acquire()
+            actions = self._protocol.on_frame(frame)
+            for action in actions:
+                if isinstance(action, WriteLatePayload):
+                    # nothing else may be written first: the write lock is taken before
+                    # _cond is let go (no thread holding it ever waits for _cond)
+                    self._write_lock.acquire()
+                elif isinstance(action, Rebooted):
+                    self._owed_tail = b""  # the rebooted module waits for nothing
+                elif isinstance(action, StreamStarted):
+                    self.transparent_active = True  # (the armed framer passes data through)
             self._cond.notify_all()
-        if outcome.note is not None:
-            log.warning("%s", outcome.note)
-        if outcome.claimed is not None:
-            self._send_late_payload(*outcome.claimed)
+        for action in actions:
+            if isinstance(action, Publish):
+                self._publish(action.event)
+            elif isinstance(action, WriteLatePayload):
+                log.warning("late prompt of a timed-out send: writing its payload now")
+                self._send_late_payload(*action.payload)
+            elif isinstance(action, Rebooted):
+                self._after_reset(expected=action.expected)
+                self.transparent_exited.set()
+                self._ready_seen.set()
+            elif isinstance(action, StreamStarted):
+                self.boot_prompt.set()
+            elif isinstance(action, StreamEnded):
+                self.transparent_exited.set()
+            else:
+                log.log(logging.WARNING if action.warning else logging.DEBUG, "%s", action.text)
 
     def _send_late_payload(self, payload: bytes, secret: bool) -> None:
         """Writes a claimed late payload and releases the write lock."""
@@ -431,43 +438,33 @@ class ModuleCore:
         finally:
             self._write_lock.release()
 
-    def _on_ready(self) -> None:
-        with self._cond:
-            expected = self._x.take_expect_ready()
-        self.module_was_reset(
-            ModuleReset("the module reset (printed 'ready'): every ConID is gone"),
-            expected=expected,
-        )
-        self.transparent_exited.set()
-        self._ready_seen.set()
-
     def module_was_reset(self, reason: ModuleReset, *, expected: bool = False) -> None:
         """The module rebooted: every ConID is gone (``reason`` for whoever uses one), the
         command in flight fails with ``reason`` unless the reboot was asked for, and
         :class:`ModuleRestarted` is published."""
         with self._cond:
-            if not expected:
-                log.warning("module reset unexpectedly: every ConID is gone")
-            self._table.reset(reason)  # (the module is back in passive receive mode too)
-            self._x.module_reset(reason, expected=expected)
+            self._protocol.reset(reason, expected=expected)
             self._owed_tail = b""  # the rebooted module waits for nothing
             self._cond.notify_all()
+        self._after_reset(expected=expected)
+
+    def _after_reset(self, *, expected: bool) -> None:
+        if not expected:
+            log.warning("module reset unexpectedly: every ConID is gone")
         if not self.auto_transparent_boot:  # else the framer stays armed for the boot's '>'
             with self._framer_lock:
                 self._framer.leave_passthrough()
         self._publish(ModuleRestarted())
 
-    def _on_event(self, event: Event) -> None:
-        if not in_range(event):
-            log.warning("event for an impossible ConID ignored: %r", event)
-        else:
-            with self._cond:
-                dropped = self._table.on_event(event)
-                self._cond.notify_all()
-            if dropped:
-                log.warning("ConID %d: receive buffer full, %d bytes dropped",
-                            getattr(event, "con_id", -1), dropped)  # fmt: skip
-        self._publish(event)
+    @property
+    def auto_transparent_boot(self) -> bool:
+        """A reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)."""
+        return self._protocol.auto_boot
+
+    @auto_transparent_boot.setter
+    def auto_transparent_boot(self, value: bool) -> None:
+        with self._cond:
+            self._protocol.auto_boot = value
 
     def _publish(self, event: Event) -> None:
         self.events.put(event)
