@@ -1,0 +1,105 @@
+"""ModuleProtocol (atsock.protocol.machine): the actions each framed frame asks of a
+front-end, fed the module's bytes through the core's framer, no port and no thread."""
+
+from __future__ import annotations
+
+import pytest
+
+from atsock import ModuleReset, ReceiveMode, SocketData, SocketSeed
+from atsock._core import Frame, ResponseFramer
+from atsock.protocol import conns
+from atsock.protocol.exchange import Pending
+from atsock.protocol.machine import (
+    ModuleProtocol,
+    Note,
+    Publish,
+    Rebooted,
+    StreamEnded,
+    StreamStarted,
+    WriteLatePayload,
+)
+
+
+def frames(output: bytes, framer: ResponseFramer | None = None) -> list[Frame]:
+    return (framer or ResponseFramer()).feed(output)
+
+
+def test_urcs_are_booked_then_published() -> None:
+    protocol = ModuleProtocol()
+    (seed,) = frames(b"+EVENT:SocketSeed,5,3\r\n")
+    assert protocol.on_frame(seed) == [Publish(SocketSeed(5, 3))]
+    assert list(protocol.conns.ensure(3).seeds) == [5]
+    (down,) = frames(b"+EVENT:SocketDown,5,12\r\n")
+    assert protocol.on_frame(down) == [Publish(SocketData(5, 12))]
+    assert protocol.conns.announced() == {5: 0}
+
+
+def test_an_impossible_conid_is_published_but_not_booked() -> None:
+    protocol = ModuleProtocol()
+    (urc,) = frames(b"+EVENT:SocketDown,999,1\r\n")
+    note, publish = protocol.on_frame(urc)
+    assert isinstance(note, Note) and "impossible ConID" in note.text
+    assert publish == Publish(SocketData(999, 1))
+    assert protocol.conns.announced(every=True) == {}
+
+
+def test_a_full_buffer_drops_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conns, "RX_BUFFER_MAX", 4)
+    protocol = ModuleProtocol()
+    (urc,) = frames(b"+EVENT:SocketDown,1,5,hello\r\n")
+    note, publish = protocol.on_frame(urc)
+    assert isinstance(note, Note) and "5 bytes dropped" in note.text
+    assert isinstance(publish, Publish)  # the event still carries the data
+
+
+def test_an_unasked_ready_resets_everything_and_fails_the_command() -> None:
+    protocol = ModuleProtocol()
+    protocol.conns.receive_mode = ReceiveMode.ACTIVE
+    kept = protocol.conns.ensure(1)
+    pending = Pending(b"AT+SOCKET?")
+    protocol.exchange.start(pending, secret_rx=False)
+    (ready,) = frames(b"ready\r\n")
+    (action,) = protocol.on_frame(ready)
+    assert isinstance(action, Rebooted) and not action.expected
+    assert pending.failure is action.reason and kept.gone is action.reason
+    assert protocol.conns.receive_mode == ReceiveMode.PASSIVE
+
+
+def test_an_asked_ready_is_expected_once() -> None:
+    protocol = ModuleProtocol()
+    protocol.exchange.expect_ready = True
+    (ready,) = frames(b"ready\r\n")
+    (first,) = protocol.on_frame(ready)
+    (second,) = protocol.on_frame(ready)
+    assert isinstance(first, Rebooted) and first.expected
+    assert isinstance(second, Rebooted) and not second.expected
+    assert isinstance(first.reason, ModuleReset)
+
+
+def test_a_late_prompt_asks_for_its_payload() -> None:
+    protocol = ModuleProtocol()
+    pending = Pending(b"AT+SOCKETSEND=1,3", wants_prompt=True)
+    protocol.exchange.start(pending, secret_rx=False)
+    protocol.exchange.gave_up(
+        pending, payload=b"abc", payload_sent=False, secret=False, until_prompt=False
+    )
+    (prompt,) = frames(b">")
+    assert protocol.on_frame(prompt) == [
+        Note(f"unsolicited {prompt!r}", warning=False),
+        WriteLatePayload((b"abc", False)),
+    ]
+
+
+def test_an_auto_transparent_boot_connects_then_streams_and_the_exit_ends_it() -> None:
+    protocol = ModuleProtocol()
+    protocol.auto_boot = True
+    framer = ResponseFramer()
+    framer.arm_transparent()
+    connect, ok, prompt = frames(b"connect success ConID=1\r\nOK\r\n>", framer)
+    protocol.on_frame(connect)
+    assert protocol.conns.get(1) is not None
+    protocol.on_frame(ok)
+    assert StreamStarted() in protocol.on_frame(prompt)
+    framer.begin_exit()
+    (*_, exit_reply) = frames(b"\r\nOK\r\n", framer)
+    assert protocol.on_frame(exit_reply) == [StreamEnded()]
