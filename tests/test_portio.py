@@ -294,13 +294,14 @@ def test_a_module_with_a_link_rate_knows_when_the_line_is_done(
             os.ttyname(slave), link_rate=rate, write_timeout=write_timeout
         ) as module:
             pieces: list[int] = []
-            write_port = module._write_port
+            line = module._line
+            write_port = line._write_port
 
             def spy(data: bytes | memoryview, deadline: float) -> None:
                 pieces.append(len(data))
                 write_port(data, deadline)
 
-            module._write_port = spy  # type: ignore[method-assign]
+            line._write_port = spy  # type: ignore[method-assign]
             payload = os.urandom(size)
             reader, received = paced_reader(master, size, rate)
             started = time.monotonic()

@@ -26,7 +26,8 @@ from atsock.deadline import DEFAULT, Wait, as_budget, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
 from atsock.events import EventQueue
 from atsock.gather import ReadGather
-from atsock.portio import CHUNK, PortReader, PortWriter, WriteStalled, close_port, uart_rate
+from atsock.linewriter import LineWriter
+from atsock.portio import CHUNK, PortReader, WriteStalled, close_port, uart_rate
 from atsock.protocol.conns import Conn
 from atsock.protocol.exchange import Pending, command_name
 from atsock.protocol.machine import (
@@ -53,10 +54,6 @@ CLOSE_READ_WAIT = 1.0
 STREAM_GATHER = 0.02
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
-#: With a known link rate, how far ahead of the line (seconds) writes may run; with a
-#: ``write_timeout`` they go out in steps of this much data (the timeout must allow about
-#: twice it), without one in a single write the kernel waits for.
-LINE_QUEUE = 0.05
 #: Silence on the port after which a partial frame left behind by a timed-out command
 #: is taken for a lie (a declared length longer than what came) and dropped (resync).
 RESYNC_QUIET = 0.1
@@ -64,15 +61,6 @@ RESYNC_QUIET = 0.1
 RESYNC_WAIT = 0.5
 
 EventCallback = Callable[[Event], None]
-
-#: What pyserial's ``flush()`` raises on a port that is gone (a POSIX one: termios.error).
-FLUSH_ERRORS: tuple[type[Exception], ...] = (OSError, serial.SerialException, AttributeError)
-try:
-    import termios
-
-    FLUSH_ERRORS += (termios.error,)
-except ImportError:  # Windows
-    pass
 
 
 class ModuleCore:
@@ -106,8 +94,8 @@ class ModuleCore:
             )
         else:
             self.serial = port
-        #: bytes/s of the link where the port cannot say (a pty in front of a paced emulator)
-        self.link_rate = link_rate or getattr(self.serial, "link_rate", None)
+        #: every write goes through it: paced, bounded, what a stall left kept as owed
+        self._line = LineWriter(self.serial, link_rate or getattr(self.serial, "link_rate", None))
         #: bytes/s of the line as far as the driver knows (the link rate, or a real serial
         #: port's baud rate); None if unknown (a pty, a TCP port)
         self.line_rate = self.link_rate or uart_rate(self.serial)
@@ -125,12 +113,8 @@ class ModuleCore:
         self._pull_lease = 0.0
         #: set to end the reader thread's nap at once (the stream ends, the module closes)
         self._lease_end = threading.Event()
-        self._write_lock = threading.Lock()
         #: one command at a time, callers first come first served (see atsock.turns)
         self._turns = Turns()
-        #: the rest of a write the module stopped taking (its deadline passed): the module
-        #: waits for these bytes, so they go out before anything else (with _write_lock)
-        self._owed_tail = b""
         self._cond = threading.Condition()
         #: the protocol's state (under _cond): the command in flight and what timed-out
         #: ones leave behind (_x), every ConID's bookkeeping and the receive mode (_table)
@@ -143,7 +127,6 @@ class ModuleCore:
         self._dead: BaseException | None = None
         self._closing = False
         self._exit_time = 0.0
-        self._line_free = 0.0
         self._last_rx = 0.0
         #: set by the transparent stream while it owns the port: takes each chunk of
         #: stream data, and how many bytes the thread that read it may still hand over
@@ -162,7 +145,6 @@ class ModuleCore:
             except (OSError, serial.SerialException):
                 pass
         self._reader = PortReader(self.serial)
-        self._writer = PortWriter(self.serial)
         self._thread = threading.Thread(target=self._read_loop, name="atsock-reader", daemon=True)
         self._thread.start()
 
@@ -193,7 +175,7 @@ class ModuleCore:
 
     def _close_port(self) -> None:
         try:
-            self._writer.close()
+            self._line.close()
             close_port(self.serial)
         except (OSError, serial.SerialException):
             pass
@@ -201,6 +183,12 @@ class ModuleCore:
     @property
     def closed(self) -> bool:
         return self._closing
+
+    @property
+    def link_rate(self) -> float | None:
+        """Bytes/s of the link where the port cannot say (a pty in front of a paced
+        emulator); writes are paced to it."""
+        return self._line.link_rate
 
     # ---- writing ----------------------------------------------------------------------
 
@@ -215,83 +203,12 @@ class ModuleCore:
         trace("TX", data, secret=secret)
         with self._cond:
             self._x.wrote(len(data))
-        with self._write_lock:
-            self._write_owed(deadline)
-            try:
-                self._write_held(data, deadline)
-            except WriteStalled as stall:
-                self._owed_tail = bytes(memoryview(data)[stall.written :])
-                raise
-
-    def write_owed(self, deadline: float) -> int:
-        """Writes what the module still waits for of a stalled write (see :meth:`write`);
-        returns how many bytes that was, raises ``WriteStalled`` if it stalls again."""
-        with self._write_lock:
-            owed = len(self._owed_tail)
-            self._write_owed(deadline)
-            return owed
-
-    def _write_owed(self, deadline: float) -> None:
-        tail = self._owed_tail
-        if not tail:
-            return
-        try:
-            self._write_held(tail, deadline)
-        except WriteStalled as stall:
-            self._owed_tail = tail[stall.written :]
-            raise WriteStalled(0) from None
-        self._owed_tail = b""
-        log.info("the module took the %d bytes it was owed of a stalled write", len(tail))
-
-    def _write_held(self, data: bytes, deadline: float = math.inf) -> None:
-        """Writes ``data`` (with ``_write_lock`` held), paced by ``link_rate`` if set."""
-        rate = self.link_rate
-        if not rate or not data:
-            self._write_port(data, deadline)
-            return
-        # Keep at most LINE_QUEUE seconds of data ahead of the line: the port then
-        # always has room, and a writer that waits for room itself wakes about
-        # 1/LINE_QUEUE times a second instead of once per gap in the kernel buffer.
-        # Where the kernel waits (the port writer's blocking descriptor) it all goes in
-        # one write: the thread sleeps in the kernel until the last byte is taken.
-        queue = int(rate * LINE_QUEUE)
-        step = len(data) if self._writer.waits_in_kernel() else max(1024, queue)
-        view = memoryview(data)
-        for start in range(0, len(view), step):
-            piece = view[start : start + step]
-            before = time.monotonic()
-            ahead = self._line_free - before - LINE_QUEUE
-            if ahead > 0:
-                time.sleep(ahead)
-                before += ahead
-            try:
-                self._write_port(piece, deadline)
-            except WriteStalled as stall:
-                raise WriteStalled(start + stall.written) from None
-            # the line carries the piece from when it is free; a write that waited for
-            # room (or a stalled line) leaves at most LINE_QUEUE's worth in the kernel
-            self._line_free = max(
-                max(self._line_free, before) + len(piece) / rate,
-                time.monotonic() + min(len(piece), queue) / rate,
-            )
-
-    def _write_port(self, data: bytes | memoryview, deadline: float = math.inf) -> None:
-        try:
-            self._writer.write(data, deadline)
-        except (OSError, serial.SerialException) as exc:
-            raise ATError(f"cannot write to the module's port: {exc}") from exc
+        self._line.write(data, deadline)
 
     def drain(self) -> float:
         """Waits until written bytes have left the host (or, on a pty, are estimated to);
         returns when the last of them reached the module, as far as the host can tell."""
-        try:
-            self.serial.flush()
-        except FLUSH_ERRORS:
-            pass
-        remaining = self._line_free - time.monotonic()
-        if remaining > 0:
-            time.sleep(remaining)
-        return self._line_free
+        return self._line.drain()
 
     # ---- the reader thread ---------------------------------------------------------------
 
@@ -405,9 +322,9 @@ class ModuleCore:
                 if isinstance(action, WriteLatePayload):
                     # nothing else may be written first: the write lock is taken before
                     # _cond is let go (no thread holding it ever waits for _cond)
-                    self._write_lock.acquire()
+                    self._line.lock.acquire()
                 elif isinstance(action, Rebooted):
-                    self._owed_tail = b""  # the rebooted module waits for nothing
+                    self._line.drop_owed()  # the rebooted module waits for nothing
                 elif isinstance(action, StreamStarted):
                     self.transparent_active = True  # (the armed framer passes data through)
             self._cond.notify_all()
@@ -432,11 +349,11 @@ class ModuleCore:
         """Writes a claimed late payload and releases the write lock."""
         try:
             trace("TX", payload, secret=secret)
-            self._write_held(payload)
+            self._line.write_held(payload)
         except ATError as exc:
             log.error("could not write the late payload: %s", exc)
         finally:
-            self._write_lock.release()
+            self._line.lock.release()
 
     def module_was_reset(self, reason: ModuleReset, *, expected: bool = False) -> None:
         """The module rebooted: every ConID is gone (``reason`` for whoever uses one), the
@@ -444,7 +361,7 @@ class ModuleCore:
         :class:`ModuleRestarted` is published."""
         with self._cond:
             self._protocol.reset(reason, expected=expected)
-            self._owed_tail = b""  # the rebooted module waits for nothing
+            self._line.drop_owed()  # the rebooted module waits for nothing
             self._cond.notify_all()
         self._after_reset(expected=expected)
 
@@ -569,7 +486,7 @@ class ModuleCore:
                             until_prompt=until_prompt,
                         )
                         if claimed is not None:  # its '>' came as the wait gave up
-                            self._write_lock.acquire()
+                            self._line.lock.acquire()
                         self._cond.notify_all()
                     if claimed is not None:
                         self._send_late_payload(*claimed)
@@ -610,7 +527,7 @@ class ModuleCore:
         """Before a command: the rest of a stalled write goes out (the module waits for
         it); the command it completes answers late."""
         try:
-            if self.write_owed(deadline):
+            if self._line.write_owed(deadline):
                 with self._cond:
                     self._x.wrote_late()
         except WriteStalled:
