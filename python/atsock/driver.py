@@ -38,7 +38,7 @@ from atsock.protocol.machine import (
     StreamStarted,
     WriteLatePayload,
 )
-from atsock.protocol.rules import GUARD_TIME
+from atsock.protocol.rules import GUARD_MARGIN, GUARD_TIME
 from atsock.turns import Turns
 from atsock.types import Event, ModuleRestarted, ReceiveMode, SocketType
 from atsock.wiretrace import trace
@@ -567,8 +567,6 @@ class ModuleCore:
         """The module entered transparent mode after its AT+SOCKETTT timed out (the
         stream was never handed out): ``+++`` with the guard-time silence around it takes
         it back to command mode; the next command waits for its OK and the exit delay."""
-        from atsock.transparent import GUARD_MARGIN
-
         with self._cond:
             self._x.tt_stray = False
         silence = self.guard_time * GUARD_MARGIN

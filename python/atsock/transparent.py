@@ -27,6 +27,7 @@ from atsock.deadline import DEFAULT, Wait, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
 from atsock.gather import ReadGather
 from atsock.inbox import Inbox
+from atsock.protocol.rules import GUARD_MARGIN
 from atsock.types import UdpServerMode
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 
 #: Data received and not yet read, above which the reader thread waits (backpressure).
 INBOUND_MAX = 4 << 20
-#: Margin on the guard time for the silences the driver keeps.
-GUARD_MARGIN = 1.5
 #: What a rebooting module prints (its banner ends in a line ``ready``): seen in the
 #: stream, it makes an unconfirmed exit probe whether the module is in command mode.
 READY_LINE = b"\nready\r\n"

@@ -11,6 +11,8 @@ from atsock.types import SocketStatus, SocketType
 
 #: The ``+++`` guard time of the firmware (seconds), unless told otherwise.
 GUARD_TIME = 0.02
+#: Margin on the guard time for the silences the host keeps around ``+++``.
+GUARD_MARGIN = 1.5
 #: Longest guard time the emulator keeps (a real module's is about 1 s).
 MAX_GUARD_TIME = 60.0
 #: What the module prints when ``+++`` ends transparent mode.
