@@ -120,13 +120,12 @@ def _read_pty(fd: int, until: bytes, timeout: float) -> bytes:
 
 
 @contextlib.contextmanager
-def _term(url: str) -> Iterator[tuple[int, int]]:
-    """``atsock term url`` on a pty: yields (pid, the pty's fd); killed afterwards."""
+def _term_process(*args: str) -> Iterator[tuple[int, int]]:
+    """``atsock term ARGS`` on a pty: yields (pid, the pty's fd); killed afterwards."""
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child becomes atsock term
-        os.execv(sys.executable, [*ATSOCK, "term", url])
+        os.execv(sys.executable, [*ATSOCK, "term", *args])
     try:
-        assert b"Ctrl-] or Ctrl-D quits" in _read_pty(fd, b"quits", 15)
         yield pid, fd
     finally:
         try:
@@ -135,6 +134,14 @@ def _term(url: str) -> Iterator[tuple[int, int]]:
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _term(url: str) -> Iterator[tuple[int, int]]:
+    """``atsock term url``, once it is ready for commands."""
+    with _term_process(url) as (pid, fd):
+        assert b"Ctrl-] or Ctrl-D quits" in _read_pty(fd, b"quits", 15)
+        yield pid, fd
 
 
 def _type(fd: int, line: bytes, until: bytes) -> bytes:
@@ -219,36 +226,21 @@ def _silent_port() -> Iterator[tuple[int, str]]:
 
 
 def test_term_says_whether_a_module_answers(tcp_emulator: str) -> None:
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child becomes atsock term
-        os.execv(sys.executable, [*ATSOCK, "term", tcp_emulator])
-    try:
+    with _term_process(tcp_emulator) as (_, fd):
         assert f"module on {tcp_emulator} answers AT".encode() in _read_pty(fd, b"AT\r\n", 15)
         shown = _type(fd, b"AT+SOCKETREAD=9", b"ConID")
         assert b"+SOCKETREAD:110" in shown
         assert b"ERROR (error 110: no such ConID)" in shown
-    finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(fd)
 
 
 def test_term_on_something_that_is_not_a_module_says_so_and_stays_usable() -> None:
-    with _silent_port() as (master, name):
-        pid, fd = pty.fork()
-        if pid == 0:  # pragma: no cover - the child becomes atsock term
-            os.execv(sys.executable, [*ATSOCK, "term", name, "--timeout", "0.5"])
-        try:
-            shown = _read_pty(fd, b"anyway", 15)
-            assert f"no module answering on {name}".encode() in shown
-            assert b"within 0.5 s" in shown
-            assert _read_pty(master, b"AT\r\n", 5) == b"AT\r\n"  # the probe
-            os.write(fd, b"ATI\r")
-            assert _read_pty(master, b"ATI\r\n", 5) == b"ATI\r\n"  # typing still sends
-        finally:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os.close(fd)
+    with _silent_port() as (master, name), _term_process(name, "--timeout", "0.5") as (_, fd):
+        shown = _read_pty(fd, b"anyway", 15)
+        assert f"no module answering on {name}".encode() in shown
+        assert b"within 0.5 s" in shown
+        assert _read_pty(master, b"AT\r\n", 5) == b"AT\r\n"  # the probe
+        os.write(fd, b"ATI\r")
+        assert _read_pty(master, b"ATI\r\n", 5) == b"ATI\r\n"  # typing still sends
 
 
 def test_info_on_something_that_is_not_a_module_gives_up_after_its_timeout() -> None:

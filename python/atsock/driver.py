@@ -539,14 +539,21 @@ class ModuleCore:
     def _await_late_reply(self, line: bytes, deadline: float, budget: float) -> None:
         """The reply of a command whose bytes went out late (a stalled write's rest, a
         late payload) is waited for: it would be taken for this one's."""
+        self._wait_while(
+            self._x.late_reply_due,
+            deadline,
+            f"{command_name(line)}: not sent, the module has not answered an earlier "
+            f"command it took late within {budget:g} s",
+        )
+
+    def _wait_while(self, busy: Callable[[], bool], deadline: float, why: str) -> None:
+        """Waits while ``busy()`` (checked with ``_cond`` held); Timeout(why) at the
+        deadline."""
         with self._cond:
-            while self._x.late_reply_due():
+            while busy():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise Timeout(
-                        f"{command_name(line)}: not sent, the module has not answered an "
-                        f"earlier command it took late within {budget:g} s"
-                    )
+                    raise Timeout(why)
                 self._cond.wait(wait_time(remaining))
 
     def _settle(self, deadline: float) -> None:
@@ -631,17 +638,13 @@ class ModuleCore:
         """A command line goes out only once no earlier send may still prompt: after a
         late '>' the module would take the line as that send's payload (sent to the peer,
         the command lost)."""
-        with self._cond:
-            while self._x.prompt_unsettled():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise Timeout(
-                        f"{command_name(line)}: not sent, an earlier send timed out before "
-                        "the module's '>' prompt and the module may still take the next "
-                        f"bytes as its payload (waited {budget:g} s for that prompt; "
-                        "Module.reset() starts afresh)"
-                    )
-                self._cond.wait(wait_time(remaining))
+        self._wait_while(
+            self._x.prompt_unsettled,
+            deadline,
+            f"{command_name(line)}: not sent, an earlier send timed out before the "
+            "module's '>' prompt and the module may still take the next bytes as its "
+            f"payload (waited {budget:g} s for that prompt; Module.reset() starts afresh)",
+        )
 
     def _await_resync(self, deadline: float) -> None:
         """After a command that failed unanswered, waits (once, briefly) for its late
