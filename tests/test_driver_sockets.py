@@ -142,7 +142,7 @@ def test_create_connection_tls(
 ) -> None:
     module.set_certificate(CertKind.CA, tls_certs.ca_pem)
     with module.create_connection(("localhost", tls_echo.address[1]), 2.0, tls=True) as sock:
-        assert sock.type == SocketType.SSL_CLIENT
+        assert sock.kind == SocketType.SSL_CLIENT
         sock.sendall(b"secure hello")
         assert recv_exactly(sock, 12) == b"secure hello"
 
@@ -198,7 +198,7 @@ def test_create_server_accepts_clients(module: atsock.Module) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as client:
             conn, address = server.accept()
             conn.settimeout(2.0)
-            assert conn.type == SocketType.TCP_SEED
+            assert conn.kind == SocketType.TCP_SEED
             assert address == client.getsockname()
             client.sendall(b"from client")
             assert recv_exactly(conn, 11) == b"from client"
@@ -233,7 +233,7 @@ def test_create_server_tls(module: atsock.Module, tls_certs: TlsCertificates) ->
             conn, _ = server.accept()
             with conn:
                 conn.settimeout(2.0)
-                assert conn.type == SocketType.SSL_SEED
+                assert conn.kind == SocketType.SSL_SEED
                 client.sendall(b"tls in")
                 assert recv_exactly(conn, 6) == b"tls in"
                 conn.sendall(b"tls out")
@@ -337,8 +337,9 @@ def test_create_server_on_port_0_takes_a_free_port_and_says_which(
                 conn, _ = server.accept()
                 conn.close()
         assert repr(server).endswith("closed>")
-        with pytest.raises(atsock.CommandError, match="error 104"):
+        with pytest.raises(atsock.PortInUse, match="error 104") as in_use:
             module.create_server(busy)  # a port given is that port or an error
+        assert in_use.value.errno == errno.EADDRINUSE
 
 
 def test_create_server_on_port_0_without_a_free_port_is_a_clear_error(

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from atsock.deadline import DEFAULT, Wait, budget_of
 from atsock.driver import ModuleCore
-from atsock.errors import ATError, CommandError, SocketClosed, Timeout, TransparentError
+from atsock.errors import (
+    ATError,
+    CommandError,
+    SocketClosed,
+    SocketError,
+    Timeout,
+    TransparentError,
+)
 from atsock.protocol import commands
 from atsock.protocol.commands import Command
 from atsock.protocol.rules import transparent_target
@@ -351,13 +358,18 @@ class Module(ModuleCore):
         tls: bool = False,
         udp: bool = False,
     ) -> Socket:
-        """Like :func:`socket.create_connection`, through the module (TCP, TLS or UDP)."""
+        """Like :func:`socket.create_connection`, through the module (TCP, TLS or UDP);
+        the module's errors as the stdlib's (``ConnectionRefusedError``,
+        ``socket.gaierror`` …: :class:`~atsock.SocketError`)."""
         from atsock.sockets import Socket
 
         kind = SocketType.TCP_CLIENT
         if udp or tls:
             kind = SocketType.UDP_CLIENT if udp else SocketType.SSL_CLIENT
-        con_id = self.open_socket(kind, address[0], address[1], timeout=timeout)
+        try:
+            con_id = self.open_socket(kind, address[0], address[1], timeout=timeout)
+        except CommandError as exc:
+            raise SocketError.of(exc) from None
         sock = Socket(self, con_id, kind)
         sock.settimeout(None if timeout is DEFAULT else timeout)
         return sock
@@ -377,7 +389,7 @@ class Module(ModuleCore):
                 con_id = self.open_socket(kind, port=candidate, timeout=timeout)
             except CommandError as exc:
                 if port or exc.code != BIND_FAILED:
-                    raise
+                    raise SocketError.of(exc) from None
                 continue  # taken: the next
             return ServerSocket(self, con_id, kind, candidate)
         raise ATError(
@@ -389,9 +401,11 @@ class Module(ModuleCore):
         """A UDP server socket: it can send only after a peer spoke (and replies to it)."""
         from atsock.sockets import Socket
 
-        return Socket(
-            self, self.open_socket(SocketType.UDP_SERVER, port=port), SocketType.UDP_SERVER
-        )
+        try:
+            con_id = self.open_socket(SocketType.UDP_SERVER, port=port)
+        except CommandError as exc:
+            raise SocketError.of(exc) from None
+        return Socket(self, con_id, SocketType.UDP_SERVER)
 
 
 def _name(value: object) -> str:

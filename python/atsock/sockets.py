@@ -1,24 +1,31 @@
 """Socket-shaped objects over ConIDs, so code written for :mod:`socket` runs over the module.
 
-``Socket`` has the calls most code uses — ``sendall``, ``send``, ``recv``, ``recv_into``,
-``settimeout``/``setblocking``, ``makefile``, ``close``, a context manager — with the
-stdlib's conventions: ``recv`` returns ``b""`` at end of stream, a timeout raises
-:class:`atsock.Timeout` (a ``TimeoutError`` with ``errno.ETIMEDOUT``), a non-blocking
-socket with nothing to read raises ``BlockingIOError``. In passive receive mode the
-object reads packets with AT+SOCKETREAD when the module announces them; in active mode
-the data arrives with the event.
+``Socket`` follows ``socket.socket``'s contract: ``sendall``, ``send``, ``sendto``,
+``recv``, ``recv_into``, ``recvfrom``, ``settimeout``/``setblocking``/``getblocking``,
+``makefile`` (text or binary; the ConID lives until its last file object closes),
+``shutdown``, ``getpeername``, ``getsockname``, ``family``/``type``/``proto``,
+``fileno()`` (-1: nothing to select on), ``close`` and a context manager. ``recv``
+returns ``b""`` at end of stream, a timeout raises :class:`atsock.Timeout` (a
+``TimeoutError``, ``errno.ETIMEDOUT``), a non-blocking socket with nothing to read raises
+``BlockingIOError``, and the module's errors are the ``OSError`` a stdlib socket raises
+in the closest situation (:class:`atsock.SocketError`: ``ConnectionRefusedError``,
+``BrokenPipeError``, ``ConnectionResetError``, ``socket.gaierror`` …, with the module's
+``code`` and ``meaning``). In passive receive mode the object reads packets with
+AT+SOCKETREAD when the module announces them; in active mode the data arrives with the
+event.
 """
 
 from __future__ import annotations
 
 import errno
-import io
+import socket
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from atsock.deadline import DEFAULT, Wait
-from atsock.errors import ATError, SocketClosed, Timeout
-from atsock.types import ReceiveMode, SocketType
+from atsock.errors import ATError, CommandError, SocketClosed, SocketError, Timeout
+from atsock.socketfile import make_file
+from atsock.types import ReceiveMode, SocketInfo, SocketType
 
 if TYPE_CHECKING:
     from atsock.module import Module
@@ -34,14 +41,22 @@ RECV_AHEAD = 64 * 1024
 
 class _ModuleSocket:
     """What a connection and a server have in common: a ConID on a module, a timeout,
-    and closing (deleting the ConID) once, also as a context manager."""
+    the stdlib's socket attributes, and closing (deleting the ConID) once, also as a
+    context manager."""
 
-    def __init__(self, module: Module, con_id: int, type: SocketType) -> None:
+    family = socket.AF_INET
+    proto = 0
+
+    def __init__(self, module: Module, con_id: int, kind: SocketType) -> None:
         self.module = module
         self.con_id = con_id
-        self.type = type
+        #: the module's type of the ConID (``type`` is the stdlib's SOCK_STREAM/SOCK_DGRAM)
+        self.kind = kind
         self._timeout: float | None = None
         self._closed = False
+        self._deleted = False
+        #: file objects from makefile() not closed yet: the ConID lives until the last
+        self._io_refs = 0
         #: this connection's bookkeeping: a later connection may reuse the ConID
         self._conn = module.conn(con_id)
 
@@ -50,6 +65,16 @@ class _ModuleSocket:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def type(self) -> socket.SocketKind:
+        """``SOCK_DGRAM`` for a UDP ConID, else ``SOCK_STREAM`` (the module's: ``kind``)."""
+        return socket.SOCK_DGRAM if self.kind.is_udp else socket.SOCK_STREAM
+
+    def fileno(self) -> int:
+        """-1, as a closed socket's: a ConID has no descriptor to ``select()`` on (for
+        programs that need one, ``atsock proxy`` serves module connections as SOCKS5)."""
+        return -1
 
     def settimeout(self, value: float | None) -> None:
         """None blocks, 0 is non-blocking, a number bounds each call (seconds)."""
@@ -68,13 +93,23 @@ class _ModuleSocket:
     def setblocking(self, flag: bool) -> None:
         self._timeout = None if flag else 0.0
 
+    def getblocking(self) -> bool:
+        return self._timeout != 0
+
     def close(self) -> None:
-        """Deletes the ConID on the module (idempotent; quiet if the module dropped it).
-        A connection that is gone already (a module reset) deletes nothing: its ConID may
-        belong to a new connection by now."""
-        if self._closed:
-            return
+        """Closes the socket; its ConID is deleted on the module once no file object of
+        :meth:`makefile` is open any more (as a stdlib socket keeps its descriptor).
+        Idempotent; quiet if the module dropped the ConID."""
         self._closed = True
+        if self._io_refs <= 0:
+            self._delete()
+
+    def _delete(self) -> None:
+        """Deletes the ConID once. A connection that is gone already (a module reset)
+        deletes nothing: its ConID may belong to a new connection by now."""
+        if self._deleted:
+            return
+        self._deleted = True
         if self._conn.gone is not None:
             return
         try:
@@ -86,6 +121,20 @@ class _ModuleSocket:
     def closed(self) -> bool:
         return self._closed
 
+    def getsockname(self) -> tuple[str, int]:
+        """("0.0.0.0", the local port the module reports; 0 where it reports none, as
+        for a client): the module listens and connects on all its addresses."""
+        port = self._row().local_port
+        return ("0.0.0.0", max(port, 0))
+
+    def _row(self, con_id: int | None = None) -> SocketInfo:
+        """The AT+SOCKET? row of ``con_id`` (this ConID's if None); OSError if gone."""
+        wanted = self.con_id if con_id is None else con_id
+        row = next((s for s in self.module.sockets() if s.con_id == wanted), None)
+        if row is None:
+            raise OSError(errno.ENOTCONN, f"ConID {wanted} is not on the module")
+        return row
+
     def _remote(self, con_id: int) -> tuple[str, int]:
         """The peer of ``con_id`` as the module reports it in AT+SOCKET? (("", -1) if gone)."""
         row = next((s for s in self.module.sockets() if s.con_id == con_id), None)
@@ -95,25 +144,31 @@ class _ModuleSocket:
 class Socket(_ModuleSocket):
     """One module connection (TCP, TLS, UDP client, UDP server, or an accepted seed)."""
 
-    def __init__(self, module: Module, con_id: int, type: SocketType) -> None:
-        super().__init__(module, con_id, type)
-        self._conn.type = self._conn.type or type
+    def __init__(self, module: Module, con_id: int, kind: SocketType) -> None:
+        super().__init__(module, con_id, kind)
+        self._conn.type = self._conn.type or kind
+        self._shut_rd = self._shut_wr = False
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<atsock.Socket ConID={self.con_id} {self.type.name} {state}>"
+        return f"<atsock.Socket ConID={self.con_id} {self.kind.name} {state}>"
 
     # ---- sending -------------------------------------------------------------------------
 
     def _check(self) -> None:
-        if self._closed:
+        if self._deleted:
             raise OSError(errno.EBADF, "socket is closed")
         if self._conn.gone is not None:  # (its ConID may be a new connection's by now)
             raise self._conn.gone
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         self._check()
-        self.module.send(self.con_id, bytes(data), timeout=self._command_timeout())
+        if self._shut_wr:
+            raise BrokenPipeError(errno.EPIPE, "the socket was shut down for sending")
+        try:
+            self.module.send(self.con_id, bytes(data), timeout=self._command_timeout())
+        except CommandError as exc:
+            raise SocketError.of(exc) from None
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
         self.sendall(data)
@@ -126,6 +181,8 @@ class Socket(_ModuleSocket):
 
     def recv(self, bufsize: int) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` once the peer closed and everything was read."""
+        if self._shut_rd:
+            return b""
         self._check()
         if bufsize <= 0:
             return b""
@@ -147,7 +204,7 @@ class Socket(_ModuleSocket):
                 packet = self._read_announced()
                 if packet:
                     if len(packet) > bufsize:
-                        if self.type in (SocketType.UDP_CLIENT, SocketType.UDP_SERVER):
+                        if self.kind.is_udp:
                             return packet[:bufsize]  # a datagram's excess is discarded
                         module.store_buffered(con_id, packet[bufsize:])
                     return packet[:bufsize]
@@ -174,8 +231,14 @@ class Socket(_ModuleSocket):
     def _read_announced(self) -> bytes:
         """One packet the module announced; for a stream, with the rest it announced (up
         to :data:`RECV_AHEAD`) read in the same turn."""
+        try:
+            return self._read_packets()
+        except CommandError as exc:
+            raise SocketError.of(exc) from None
+
+    def _read_packets(self) -> bytes:
         module, con_id = self.module, self.con_id
-        if self.type in (SocketType.UDP_CLIENT, SocketType.UDP_SERVER):
+        if self.kind.is_udp:
             return module.read(con_id)  # one datagram per call
         with module.turn():
             packet = module.read(con_id)
@@ -219,29 +282,54 @@ class Socket(_ModuleSocket):
 
     # ---- the rest ------------------------------------------------------------------------------
 
-    def makefile(self, mode: str = "rb", buffering: int = -1) -> Any:
-        """A binary file object over the socket (``"rb"``, ``"wb"`` or ``"rwb"``)."""
-        raw = _SocketIO(self, mode)
-        if buffering == 0:
-            return raw
-        size = io.DEFAULT_BUFFER_SIZE if buffering < 0 else buffering
-        if "r" in mode and "w" in mode:
-            return io.BufferedRWPair(raw, raw, size)
-        if "w" in mode:
-            return io.BufferedWriter(raw, size)
-        return io.BufferedReader(raw, size)
+    def makefile(
+        self,
+        mode: str = "r",
+        buffering: int | None = None,
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+    ) -> Any:
+        """A file object over the socket, as ``socket.socket.makefile`` makes it (text
+        unless the mode has ``b``); the ConID lives until the socket and every such file
+        object are closed."""
+        return make_file(self, mode, buffering, encoding=encoding, errors=errors, newline=newline)
+
+    def shutdown(self, how: int) -> None:
+        """Ends reading (``SHUT_RD``: ``recv`` returns ``b""``), sending (``SHUT_WR``:
+        ``send`` raises ``BrokenPipeError``) or both. The AT command set can only close a
+        connection both ways: ``SHUT_WR`` alone does not tell the peer (it sees the end
+        when the socket closes); ``SHUT_RDWR`` deletes the ConID now, and the peer sees
+        the connection end."""
+        if how not in (socket.SHUT_RD, socket.SHUT_WR, socket.SHUT_RDWR):
+            raise ValueError(f"shutdown: how must be SHUT_RD, SHUT_WR or SHUT_RDWR, not {how}")
+        self._check()
+        self._shut_rd = self._shut_rd or how in (socket.SHUT_RD, socket.SHUT_RDWR)
+        self._shut_wr = self._shut_wr or how in (socket.SHUT_WR, socket.SHUT_RDWR)
+        if how == socket.SHUT_RDWR:
+            self._delete()
+
+    def getpeername(self) -> tuple[str, int]:
+        """The peer as the module reports it in AT+SOCKET? (for a UDP server: the peer
+        it remembers); ``OSError(ENOTCONN)`` where it reports none."""
+        self._check()
+        row = self._row()
+        if row.remote_port < 0:
+            raise OSError(errno.ENOTCONN, f"ConID {self.con_id} has no peer (yet)")
+        return (row.remote_host, row.remote_port)
 
 
 class ServerSocket(_ModuleSocket):
     """A TCP or TLS server on the module; :meth:`accept` yields one :class:`Socket` per client."""
 
-    def __init__(self, module: Module, con_id: int, type: SocketType, port: int) -> None:
-        super().__init__(module, con_id, type)
+    def __init__(self, module: Module, con_id: int, kind: SocketType, port: int) -> None:
+        super().__init__(module, con_id, kind)
         self.port = port
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        where = f"ConID={self.con_id} {self.type.name} port={self.port}"
+        where = f"ConID={self.con_id} {self.kind.name} port={self.port}"
         return f"<atsock.ServerSocket {where} {state}>"
 
     def getsockname(self) -> tuple[str, int]:
@@ -261,24 +349,5 @@ class ServerSocket(_ModuleSocket):
         except BaseException:
             self.module.return_seed(self.con_id, seed_id)  # the client waits for the next accept
             raise
-        kind = SocketType.SSL_SEED if self.type == SocketType.SSL_SERVER else SocketType.TCP_SEED
+        kind = SocketType.SSL_SEED if self.kind == SocketType.SSL_SERVER else SocketType.TCP_SEED
         return Socket(self.module, seed_id, kind), address
-
-
-class _SocketIO(io.RawIOBase):
-    def __init__(self, sock: Socket, mode: str) -> None:
-        super().__init__()
-        self._sock, self._mode = sock, mode
-
-    def readable(self) -> bool:
-        return "r" in self._mode
-
-    def writable(self) -> bool:
-        return "w" in self._mode
-
-    def readinto(self, buffer: Any) -> int:
-        return self._sock.recv_into(buffer)
-
-    def write(self, data: Any) -> int:
-        self._sock.sendall(bytes(data))
-        return len(data)
