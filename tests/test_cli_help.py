@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-COMMANDS = ("demo", "emulate", "info", "term", "stream")
+COMMANDS = ("demo", "emulate", "info", "term", "stream", "proxy")
 
 
 def help_text(*args: str) -> str:

@@ -27,13 +27,17 @@ from peers import TcpEchoServer
 BODY = os.urandom(256 * 1024)
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # (no access log on the test's stderr)
+
+
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """``http.server`` on 127.0.0.1 serving ``BODY`` as /body.bin, in HTTP/1.0 (each
     response ends when the server closes the connection)."""
     (tmp_path / "body.bin").write_bytes(BODY)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -51,6 +51,7 @@ from atsock.errors import (
 )
 from atsock.events import EventQueue
 from atsock.module import Module
+from atsock.proxy import SocksProxy
 from atsock.sockets import ServerSocket, Socket
 from atsock.transparent import EscapeSafeWriter, TransparentStream
 from atsock.types import (
@@ -121,6 +122,7 @@ __all__ = [
     "SocketStatus",
     "SocketType",
     "SocketsExhausted",
+    "SocksProxy",
     "Timeout",
     "TransparentError",
     "TransparentStream",

@@ -9,6 +9,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from types import FrameType
 
 from serial import SerialException
@@ -30,13 +31,7 @@ def _info(args: argparse.Namespace) -> int:
     from atsock.module import Module
 
     with Module(args.url, baudrate=args.baud, timeout=args.timeout) as module:
-        try:
-            module.at()
-        except atsock.Timeout:
-            raise atsock.ATError(
-                f"no module answering on {args.url}: nothing answered AT within "
-                f"{args.timeout:g} s (wrong port or baud rate, or the module is off?)"
-            ) from None
+        _probe(module, args)
         for line in module.version():
             print(line)
         rows = module.sockets()
@@ -53,6 +48,17 @@ def _info(args: argparse.Namespace) -> int:
         else:
             print("auto-transparent: off")
     return 0
+
+
+def _probe(module: atsock.Module, args: argparse.Namespace) -> None:
+    """AT, or an error saying that nothing answers on the URL."""
+    try:
+        module.at()
+    except atsock.Timeout:
+        raise atsock.ATError(
+            f"no module answering on {args.url}: nothing answered AT within "
+            f"{args.timeout:g} s (wrong port or baud rate, or the module is off?)"
+        ) from None
 
 
 def _name(value: object) -> str:
@@ -79,6 +85,25 @@ def _stream(args: argparse.Namespace) -> int:
         link_rate=args.link_rate,
         timeout=args.timeout,
     )
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from atsock.module import Module
+    from atsock.proxy import SocksProxy
+
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(name)s: %(message)s")
+    stop = threading.Event()
+    with Module(args.url, baudrate=args.baud, timeout=args.timeout) as module:
+        _probe(module, args)
+        users = dict([args.user]) if args.user else None
+        with SocksProxy(module, args.listen, users=users) as proxy:
+            print(f"{proxy.address[0]}:{proxy.address[1]}", flush=True)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            while not stop.wait(0.5):
+                pass
+    return 0
 
 
 def _emulate(args: argparse.Namespace) -> int:
@@ -141,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             return _info(args)
         if args.command == "stream":
             return _stream(args)
+        if args.command == "proxy":
+            return _proxy(args)
         if args.command == "term":
             from atsock.terminal import run_terminal
 

@@ -43,6 +43,13 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _user(text: str) -> tuple[str, str]:
+    user, sep, password = text.partition(":")
+    if not sep or not user:
+        raise argparse.ArgumentTypeError(f"expected USER:PASSWORD, got {text!r}")
+    return user, password
+
+
 def _size(text: str) -> int:
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     number, unit = text.rstrip("KMGkmg"), text[len(text.rstrip("KMGkmg")) :].upper()
@@ -131,6 +138,12 @@ EPILOG_INFO = """examples:
 
 EPILOG_TERM = """example:
   atsock term /dev/ttyUSB0 --baud 115200 --trace
+"""
+
+EPILOG_PROXY = """examples:
+  atsock proxy /dev/ttyUSB0              # prints 127.0.0.1:1080, then serves
+  curl --socks5-hostname 127.0.0.1:1080 http://example.org/
+  atsock proxy socket://127.0.0.1:4000 --listen 127.0.0.1:0 --user me:secret
 """
 
 EPILOG_STREAM = """examples:
@@ -236,6 +249,23 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--link-rate", type=_positive, metavar="BYTES/S",
                         help="the line's speed where the port cannot tell it: a pty of "
                         "'atsock emulate --baud N' carries N/10")  # fmt: skip
+    proxy = command(
+        "proxy",
+        "SOCKS5 proxy: every connection a module connection (curl, requests, ...)",
+        "Serve SOCKS5 (RFC 1928: CONNECT to IPv4 addresses and names the module "
+        "resolves; no authentication, or --user) on a local address, each connection "
+        "made by the module. The first line on stdout is the address it listens on. "
+        "Ctrl-C or SIGTERM stops it, deleting every ConID.",
+        EPILOG_PROXY,
+    )
+    _port_args(proxy, timeout=10.0)
+    proxy.add_argument("--listen", type=_host_port, default="127.0.0.1:1080",
+                       metavar="HOST:PORT",
+                       help="where to listen (port 0: a free one)")  # fmt: skip
+    proxy.add_argument("--user", type=_user, metavar="USER:PASSWORD",
+                       help="require this username and password (RFC 1929)")  # fmt: skip
+    proxy.add_argument("-v", "--verbose", action="count", default=0,
+                       help="log each connection and its bytes (-vv: more)")  # fmt: skip
     return parser
 
 

@@ -1,0 +1,218 @@
+"""``atsock proxy`` / :class:`atsock.proxy.SocksProxy`: SOCKS5 (RFC 1928) clients, by hand
+and curl, reach real local servers through module connections; bad clients get the
+right reply or a closed connection, and every ConID is freed afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import http.server
+import ipaddress
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import atsock
+from atsock.proxy import SocksProxy
+from driver_fixtures import *  # noqa: F403  (the fixtures)
+from peers import TcpEchoServer, wait_until
+
+TIMEOUT = 10.0
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # (no access log on the test's stderr)
+
+
+@pytest.fixture
+def proxy(module: atsock.Module) -> Iterator[SocksProxy]:
+    with SocksProxy(module) as served:
+        yield served
+
+
+def socks_connect(
+    proxy: tuple[str, int], host: str, port: int, *, domain: bool = False, auth: bytes = b""
+) -> socket.socket:
+    """A client socket through the proxy to (host, port), SOCKS5 spoken by hand."""
+    client = socket.create_connection(proxy, timeout=TIMEOUT)
+    methods = b"\x02" if auth else b"\x00"
+    client.sendall(b"\x05\x01" + methods)
+    assert client.recv(2) == b"\x05" + methods
+    if auth:
+        client.sendall(auth)
+        assert client.recv(2) == b"\x01\x00"
+    if domain:
+        address = b"\x03" + bytes([len(host)]) + host.encode()
+    else:
+        address = b"\x01" + ipaddress.IPv4Address(host).packed
+    client.sendall(b"\x05\x01\x00" + address + struct.pack("!H", port))
+    reply = recv_exactly(client, 10)
+    assert reply[:2] == b"\x05\x00", reply
+    return client
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, f"closed after {len(data)} of {size} bytes"
+        data += chunk
+    return bytes(data)
+
+
+def test_a_client_echoes_a_mebibyte_both_ways_at_once(
+    module: atsock.Module, proxy: SocksProxy, echo_server: TcpEchoServer
+) -> None:
+    data = os.urandom(1 << 20)
+    with socks_connect(proxy.address, *echo_server.address) as client:
+        sender = threading.Thread(target=client.sendall, args=(data,))
+        sender.start()
+        echoed = recv_exactly(client, len(data))
+        sender.join(TIMEOUT)
+    assert hashlib.sha256(echoed).digest() == hashlib.sha256(data).digest()
+    assert wait_gone(module)
+
+
+def test_names_go_to_the_module_and_many_connections_run_at_once(
+    module: atsock.Module, proxy: SocksProxy, echo_server: TcpEchoServer
+) -> None:
+    clients = [socks_connect(proxy.address, *echo_server.address, domain=True) for _ in range(4)]
+    for n, client in enumerate(clients):
+        client.sendall(b"client %d" % n)
+    for n, client in enumerate(clients):
+        assert recv_exactly(client, 8) == b"client %d" % n
+        client.close()
+    assert proxy.connections == 4
+    assert wait_gone(module)
+
+
+def test_username_and_password(module: atsock.Module, echo_server: TcpEchoServer) -> None:
+    with SocksProxy(module, users={"me": "secret"}) as proxy:
+        good = b"\x01\x02me\x06secret"
+        with socks_connect(proxy.address, *echo_server.address, auth=good) as client:
+            client.sendall(b"hi")
+            assert recv_exactly(client, 2) == b"hi"
+        with socket.create_connection(proxy.address, timeout=TIMEOUT) as client:
+            client.sendall(b"\x05\x01\x02\x01\x02me\x05wrong")
+            assert recv_exactly(client, 4) == b"\x05\x02\x01\x01"  # method, then refused
+            assert client.recv(1) == b""
+        with socket.create_connection(proxy.address, timeout=TIMEOUT) as client:
+            client.sendall(b"\x05\x01\x00")  # no authentication: not acceptable here
+            assert recv_exactly(client, 2) == b"\x05\xff"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "code"),
+    [
+        (b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x07", 0x07),  # BIND: not supported
+        (b"\x05\x01\x00\x04" + bytes(16) + b"\x00\x07", 0x08),  # IPv6 target
+        (b"\x05\x01\x00\x09\x00\x07", 0x08),  # an unknown address type
+    ],
+)
+def test_what_the_module_cannot_do_gets_its_reply(
+    proxy: SocksProxy, request_bytes: bytes, code: int
+) -> None:
+    with socket.create_connection(proxy.address, timeout=TIMEOUT) as client:
+        client.sendall(b"\x05\x01\x00")
+        assert recv_exactly(client, 2) == b"\x05\x00"
+        client.sendall(request_bytes)
+        assert recv_exactly(client, 2) == bytes([5, code])
+
+
+def test_module_errors_map_to_socks_replies(proxy: SocksProxy) -> None:
+    with socket.socket() as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        port = closed_port.getsockname()[1]
+        for host, domain, code in (("127.0.0.1", False, 0x05), ("no-such.invalid", True, 0x04)):
+            with socket.create_connection(proxy.address, timeout=TIMEOUT) as client:
+                client.sendall(b"\x05\x01\x00")
+                assert recv_exactly(client, 2) == b"\x05\x00"
+                address = (
+                    b"\x03" + bytes([len(host)]) + host.encode()
+                    if domain
+                    else b"\x01" + ipaddress.IPv4Address(host).packed
+                )
+                client.sendall(b"\x05\x01\x00" + address + struct.pack("!H", port))
+                assert recv_exactly(client, 2) == bytes([5, code])
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"GET / HTTP/1.1\r\n\r\n", b"\x05", b"\x05\x01\x00\x05\x01", b"\x04\x01"]
+)
+def test_garbage_and_truncated_handshakes_close_the_connection(
+    module: atsock.Module, proxy: SocksProxy, garbage: bytes
+) -> None:
+    with socket.create_connection(proxy.address, timeout=TIMEOUT) as client:
+        client.sendall(garbage)
+        with contextlib.suppress(OSError):  # (it may have closed already)
+            client.shutdown(socket.SHUT_WR)
+        try:
+            while client.recv(100):  # whatever it says first, it closes
+                pass
+        except ConnectionResetError:
+            pass  # (closed with the client's bytes unread: the kernel resets)
+    assert wait_gone(module)
+    module.at()
+
+
+def test_a_client_that_vanishes_mid_transfer_frees_its_conid(
+    module: atsock.Module, proxy: SocksProxy, echo_server: TcpEchoServer
+) -> None:
+    client = socks_connect(proxy.address, *echo_server.address)
+    client.sendall(os.urandom(256 * 1024))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # a reset, mid-echo
+    assert wait_gone(module)
+
+
+def test_curl_downloads_through_atsock_proxy(tmp_path: Path) -> None:
+    body = os.urandom(3 << 20)
+    (tmp_path / "file.bin").write_bytes(body)
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "emulate", "--tcp", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    assert emulator.stdout is not None
+    url = emulator.stdout.readline().decode().strip()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "proxy", url, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proxy.stdout is not None
+        listen = proxy.stdout.readline().decode().strip()
+        curl = shutil.which("curl")
+        assert curl, "curl is needed for this test (Debian: apt-get install curl)"
+        target = f"http://127.0.0.1:{server.server_address[1]}/file.bin"  # (a name: to the module)
+        done = subprocess.run(
+            [curl, "-sS", "--fail", "--socks5-hostname", listen, target],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode()
+        assert hashlib.sha256(done.stdout).digest() == hashlib.sha256(body).digest()
+    finally:
+        proxy.terminate()
+        _, err = proxy.communicate(timeout=TIMEOUT)
+        emulator.terminate()
+        emulator.communicate(timeout=TIMEOUT)
+        server.shutdown()
+        server.server_close()
+    assert proxy.returncode == 0, err.decode()  # SIGTERM: a clean stop
+
+
+def wait_gone(module: atsock.Module, timeout: float = TIMEOUT) -> bool:
+    """Whether the module has no socket left within ``timeout``."""
+    return wait_until(lambda: module.sockets() == [], timeout)
