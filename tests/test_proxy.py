@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 import atsock
 from atsock.proxy import SocksProxy
@@ -216,3 +217,47 @@ def test_curl_downloads_through_atsock_proxy(tmp_path: Path) -> None:
 def wait_gone(module: atsock.Module, timeout: float = TIMEOUT) -> bool:
     """Whether the module has no socket left within ``timeout``."""
     return wait_until(lambda: module.sockets() == [], timeout)
+
+
+def test_requests_goes_through_the_proxy_with_socks5h(proxy: SocksProxy, tmp_path: Path) -> None:
+    body = os.urandom(1 << 20)
+    (tmp_path / "file.bin").write_bytes(body)
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        via = f"socks5h://{proxy.address[0]}:{proxy.address[1]}"
+        url = f"http://127.0.0.1:{server.server_address[1]}/file.bin"
+        with requests.Session() as session:
+            response = session.get(url, proxies={"http": via}, timeout=TIMEOUT)
+        assert response.status_code == 200
+        assert hashlib.sha256(response.content).digest() == hashlib.sha256(body).digest()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_beyond_the_modules_sockets_a_client_gets_general_failure(
+    module: atsock.Module, proxy: SocksProxy, echo_server: TcpEchoServer
+) -> None:
+    clients = []
+    try:
+        while True:  # until the module has no socket left to give
+            client = socket.create_connection(proxy.address, timeout=TIMEOUT)
+            clients.append(client)
+            client.sendall(b"\x05\x01\x00")
+            assert recv_exactly(client, 2) == b"\x05\x00"
+            address = ipaddress.IPv4Address(echo_server.address[0]).packed
+            client.sendall(
+                b"\x05\x01\x00\x01" + address + struct.pack("!H", echo_server.address[1])
+            )
+            reply = recv_exactly(client, 10)
+            if reply[1] != 0:
+                break
+            assert len(clients) <= 64, "the module never ran out of sockets"
+        assert reply[1] == 0x01  # general failure, not a hang
+        assert len(clients) > 1
+    finally:
+        for client in clients:
+            client.close()
+    assert wait_gone(module)
