@@ -5,10 +5,11 @@ One reader thread feeds everything the module prints to the Rust core's
 :class:`~atsock.protocol.machine.ModuleProtocol` (the command in flight, late prompts
 and replies, the ConID table), and this file carries out its actions: replies reach
 the waiting command (one at a time, callers in turn), URCs become typed events (a
-bounded queue and callbacks), transparent-mode data goes to the open stream. A thread reading that stream reads the port itself
-(:meth:`ModuleCore.pull`) while the reader thread naps: a chunk then reaches the user
-without a hand-off between threads. Every wait is bounded by a timeout. The typed
-command methods live in :mod:`atsock.module`; this file is the machinery they run on.
+bounded queue and callbacks), transparent-mode data goes to the open stream. A thread
+reading that stream reads the port itself (:meth:`ModuleCore.pull`) while the reader
+thread naps: a chunk then reaches the user without a hand-off between threads. Every
+wait is bounded by a timeout. The typed command methods live in :mod:`atsock.module`;
+this file is the machinery they run on.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ class SocksProxy:
             client.settimeout(None)
             log.info("%s:%d -> %s:%d on ConID %d", *peer, *target, sock.con_id)
             self._relay(client, sock)
-        except (HandshakeError, OSError) as exc:
+        except (HandshakeError, OSError, ATError) as exc:
             log.info("SOCKS client %s:%d: %s", peer[0], peer[1], exc)
         finally:
             with self._lock:
@@ -199,7 +199,7 @@ class SocksProxy:
             while data := sock.recv(CHUNK):
                 client.sendall(data)
                 received += len(data)
-        except OSError as exc:  # (the module side ended, or the client went away)
+        except (OSError, ATError) as exc:  # (the module side ended, the client left)
             log.debug("ConID %d: %s", sock.con_id, exc)
         finally:
             with contextlib.suppress(OSError):
@@ -213,7 +213,7 @@ class SocksProxy:
             while data := client.recv(CHUNK):
                 sock.sendall(data)
                 sent[0] += len(data)
-        except OSError as exc:
+        except (OSError, ATError) as exc:
             log.debug("ConID %d: %s", sock.con_id, exc)
         finally:
             self._forget(sock)  # the module side ends too: the other thread's recv returns
