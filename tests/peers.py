@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import dns.message
 import dns.rcode
@@ -583,6 +583,20 @@ class DnsServer(Closing):
         """Stop serving and close the socket."""
         self._stop.set()
         self._thread.join(IO_TIMEOUT)
+
+
+class Receiving(Protocol):
+    def recv(self, bufsize: int, /) -> bytes: ...
+
+
+def recv_exactly(sock: Receiving, size: int) -> bytes:
+    """Exactly ``size`` bytes from a stream socket (a stdlib or a module one)."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, f"end of stream after {len(data)} of {size} bytes"
+        data += chunk
+    return bytes(data)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:

@@ -14,22 +14,13 @@ from atsock import CertKind, ReceiveMode, SocketType
 from atsock.emulator import Emulator
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import wait_event
-from peers import TcpCollector, TcpEchoServer, TlsCertificates, TlsEchoServer, UdpPeer
+from peers import TcpCollector, TcpEchoServer, TlsCertificates, TlsEchoServer, UdpPeer, recv_exactly
 
 
 def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def recv_exactly(sock: atsock.Socket, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        assert chunk, f"end of stream after {len(data)} of {n} bytes"
-        data += chunk
-    return bytes(data)
 
 
 @pytest.mark.parametrize("mode", [ReceiveMode.PASSIVE, ReceiveMode.ACTIVE])

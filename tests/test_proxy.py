@@ -25,7 +25,7 @@ import requests
 import atsock
 from atsock.proxy import SocksProxy
 from driver_fixtures import *  # noqa: F403  (the fixtures)
-from peers import TcpEchoServer, wait_until
+from peers import TcpEchoServer, recv_exactly, wait_until
 
 TIMEOUT = 10.0
 
@@ -60,15 +60,6 @@ def socks_connect(
     reply = recv_exactly(client, 10)
     assert reply[:2] == b"\x05\x00", reply
     return client
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, f"closed after {len(data)} of {size} bytes"
-        data += chunk
-    return bytes(data)
 
 
 def test_a_client_echoes_a_mebibyte_both_ways_at_once(

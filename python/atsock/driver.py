@@ -745,10 +745,6 @@ class ModuleCore:
                 conn.type = stype
             self._cond.notify_all()
 
-    def _renew_conn(self, con_id: int) -> None:
-        """A new connection on ``con_id`` (with ``_cond`` held): the old one is gone."""
-        self._table.renew(con_id)
-
     def packet_read(self, con_id: int, got: bool) -> None:
         """AT+SOCKETREAD answered: one announced packet fewer, or none left if it was empty."""
         with self._cond:
