@@ -322,23 +322,27 @@ class ModuleCore:
         with self._cond:
             actions = self._protocol.on_frame(frame)
             for action in actions:
-                if isinstance(action, WriteLatePayload):
+                # events are queued before any waiter wakes: a command that fails with
+                # ModuleReset finds ModuleRestarted already published
+                if isinstance(action, Publish):
+                    self._publish(action.event)
+                elif isinstance(action, WriteLatePayload):
                     # nothing else may be written first: the write lock is taken before
                     # _cond is let go (no thread holding it ever waits for _cond)
                     self._line.lock.acquire()
                 elif isinstance(action, Rebooted):
                     self._line.drop_owed()  # the rebooted module waits for nothing
+                    self._after_reset(expected=action.expected)
                 elif isinstance(action, StreamStarted):
                     self.transparent_active = True  # (the armed framer passes data through)
             self._cond.notify_all()
         for action in actions:
             if isinstance(action, Publish):
-                self._publish(action.event)
-            elif isinstance(action, WriteLatePayload):
+                continue
+            if isinstance(action, WriteLatePayload):
                 log.warning("late prompt of a timed-out send: writing its payload now")
                 self._send_late_payload(*action.payload)
             elif isinstance(action, Rebooted):
-                self._after_reset(expected=action.expected)
                 self.transparent_exited.set()
                 self._ready_seen.set()
             elif isinstance(action, StreamStarted):
@@ -365,10 +369,11 @@ class ModuleCore:
         with self._cond:
             self._protocol.reset(reason, expected=expected)
             self._line.drop_owed()  # the rebooted module waits for nothing
+            self._after_reset(expected=expected)
             self._cond.notify_all()
-        self._after_reset(expected=expected)
 
     def _after_reset(self, *, expected: bool) -> None:
+        """(Under _cond: the framer lock is never held by a thread that waits for _cond.)"""
         if not expected:
             log.warning("module reset unexpectedly: every ConID is gone")
         if not self.auto_transparent_boot:  # else the framer stays armed for the boot's '>'
