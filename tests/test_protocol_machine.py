@@ -14,10 +14,12 @@ from atsock.protocol.machine import (
     Note,
     Publish,
     Rebooted,
+    StreamData,
     StreamEnded,
     StreamStarted,
     WriteLatePayload,
 )
+from atsock.protocol.state import Mode
 
 
 def frames(output: bytes, framer: ResponseFramer | None = None) -> list[Frame]:
@@ -92,14 +94,13 @@ def test_a_late_prompt_asks_for_its_payload() -> None:
 
 def test_an_auto_transparent_boot_connects_then_streams_and_the_exit_ends_it() -> None:
     protocol = ModuleProtocol()
-    protocol.auto_boot = True
-    framer = ResponseFramer()
-    framer.arm_transparent()
-    connect, ok, prompt = frames(b"connect success ConID=1\r\nOK\r\n>", framer)
-    protocol.on_frame(connect)
+    protocol.arm_transparent(boot=True)
+    assert protocol.mode is Mode.BOOTING and protocol.auto_boot
+    actions = protocol.receive_data(b"connect success ConID=1\r\nOK\r\n>hello", 1.0)
     assert protocol.conns.get(1) is not None
-    protocol.on_frame(ok)
-    assert StreamStarted() in protocol.on_frame(prompt)
-    framer.begin_exit()
-    (*_, exit_reply) = frames(b"\r\nOK\r\n", framer)
-    assert protocol.on_frame(exit_reply) == [StreamEnded()]
+    assert StreamStarted() in actions and protocol.mode is Mode.TRANSPARENT
+    (data,) = (a for a in actions if isinstance(a, StreamData))
+    assert data.payload == b"hello"
+    assert protocol.begin_exit() == b"+++" and protocol.mode is Mode.LEAVING
+    assert protocol.receive_data(b"\r\nOK\r\n", 2.0) == [StreamEnded()]
+    assert protocol.mode is Mode.COMMAND

@@ -1,15 +1,14 @@
-"""``Module``: the driver of one Wi-Fi module on one serial port.
+"""``ModuleCore``: the machinery the driver of one Wi-Fi module runs on.
 
-One reader thread feeds everything the module prints to the Rust core's
-:class:`~atsock.ResponseFramer`; what each frame means is decided by the sans-I/O
-:class:`~atsock.protocol.machine.ModuleProtocol` (the command in flight, late prompts
-and replies, the ConID table), and this file carries out its actions: replies reach
-the waiting command (one at a time, callers in turn), URCs become typed events (a
-bounded queue and callbacks), transparent-mode data goes to the open stream. A thread
-reading that stream reads the port itself (:meth:`ModuleCore.pull`) while the reader
-thread naps: a chunk then reaches the user without a hand-off between threads. Every
-wait is bounded by a timeout. The typed command methods live in :mod:`atsock.module`;
-this file is the machinery they run on.
+One reader thread hands everything the module prints to the sans-I/O
+:class:`~atsock.protocol.machine.ModuleProtocol` (which frames it with the Rust core and
+decides what it means: the command in flight, late prompts and replies, the ConID
+table, the mode), and this file carries out its actions: replies reach the waiting
+command (one at a time, callers in turn), URCs become typed events (a bounded queue and
+callbacks), transparent-mode data goes to the open stream. A thread reading that stream
+reads the port itself (:meth:`ModuleCore.pull`) while the reader thread naps: a chunk
+then reaches the user without a hand-off between threads. Every wait is bounded by a
+timeout. The typed command methods live in :mod:`atsock.module`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from typing import Any
 
 import serial
 
-from atsock._core import Frame, FramingError, ResponseFramer
+from atsock._core import FramingError
 from atsock.deadline import DEFAULT, Wait, as_budget, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, SocketClosed, Timeout
 from atsock.events import EventQueue
@@ -34,14 +33,19 @@ from atsock.portio import CHUNK, PortReader, WriteStalled, close_port, uart_rate
 from atsock.protocol.conns import Conn
 from atsock.protocol.exchange import Pending, command_name
 from atsock.protocol.machine import (
+    Action,
+    FramingFailed,
     ModuleProtocol,
+    Note,
     Publish,
     Rebooted,
+    StreamData,
     StreamEnded,
     StreamStarted,
     WriteLatePayload,
 )
 from atsock.protocol.rules import GUARD_MARGIN, GUARD_TIME
+from atsock.protocol.state import Mode
 from atsock.turns import Turns
 from atsock.types import Event, ModuleRestarted, ReceiveMode, SocketType
 from atsock.wiretrace import trace
@@ -57,9 +61,6 @@ CLOSE_READ_WAIT = 1.0
 STREAM_GATHER = 0.02
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
-#: Silence on the port after which a partial frame left behind by a timed-out command
-#: is taken for a lie (a declared length longer than what came) and dropped (resync).
-RESYNC_QUIET = 0.1
 #: Longest the next command waits for the late reply of one that failed unanswered.
 RESYNC_WAIT = 0.5
 
@@ -108,8 +109,6 @@ class ModuleCore:
         self.guard_time = guard_time
         self.events = EventQueue(max_events)
         self.framing_errors = 0
-        self._framer = ResponseFramer()
-        self._framer_lock = threading.Lock()
         #: held around every port read and what it feeds and dispatches (in read order)
         self._port_lock = threading.Lock()
         #: until then (monotonic) a stream reader pulls the port: the reader thread naps
@@ -130,7 +129,6 @@ class ModuleCore:
         self._dead: BaseException | None = None
         self._closing = False
         self._exit_time = 0.0
-        self._last_rx = 0.0
         #: set by the transparent stream while it owns the port: takes each chunk of
         #: stream data, and how many bytes the thread that read it may still hand over
         #: itself (a stream reader's pull; 0 for the reader thread); False if that thread
@@ -138,7 +136,6 @@ class ModuleCore:
         self.transparent_sink: Callable[[bytes, int], bool] | None = None
         self.transparent_exited = threading.Event()
         self.boot_prompt = threading.Event()
-        self.transparent_active = False
         #: called when the port closes or fails, so a blocked stream read wakes up
         self.transparent_end: Callable[[], None] | None = None
         flush_input = getattr(self.serial, "reset_input_buffer", None)
@@ -272,30 +269,24 @@ class ModuleCore:
             return b""
         if not data:
             return b""
-        self._last_rx = time.monotonic()
         trace("RX", data, secret=self._x.secret_rx or self._x.secret_late)
-        with self._framer_lock:
-            try:
-                frames = self._framer.feed(data)
-            except FramingError as exc:
-                frames = exc.frames
-                self._framing_error(exc)
-        if self._x.secret_late:
-            with self._cond:
-                self._x.reply_over(frames)
+        with self._cond:
+            actions = self._protocol.receive_data(data, time.monotonic())
+            self._carry_out_locked(actions)
+            self._cond.notify_all()
         kept: list[bytes] = []
-        for frame in frames:
+        for action in actions:
             try:
-                if frame.kind != "data":
-                    self._dispatch(frame)
-                    continue
-                sink = self.transparent_sink
-                payload = frame.payload
-                if sink is not None and payload and not sink(payload, room):
-                    kept.append(payload)
-                    room -= len(payload)
+                if type(action) is StreamData:
+                    sink = self.transparent_sink
+                    payload = action.payload
+                    if sink is not None and payload and not sink(payload, room):
+                        kept.append(payload)
+                        room -= len(payload)
+                else:
+                    self._carry_out(action)
             except Exception:
-                log.exception("dispatching %r failed", frame)
+                log.exception("carrying out %r failed", action)
         if not kept:
             return b""
         return kept[0] if len(kept) == 1 else b"".join(kept)
@@ -311,46 +302,38 @@ class ModuleCore:
         if self.transparent_end is not None:
             self.transparent_end()
 
-    def _framing_error(self, exc: FramingError) -> None:
-        self.framing_errors += 1
-        log.warning("module output broke framing (resynchronised): %s", exc)
-        with self._cond:
-            self._x.framing_failed(exc)
-
-    def _dispatch(self, frame: Frame) -> None:
-        """Carries out what the protocol makes of a (non-data) frame."""
-        with self._cond:
-            actions = self._protocol.on_frame(frame)
-            for action in actions:
-                # events are queued before any waiter wakes: a command that fails with
-                # ModuleReset finds ModuleRestarted already published
-                if isinstance(action, Publish):
-                    self._publish(action.event)
-                elif isinstance(action, WriteLatePayload):
-                    # nothing else may be written first: the write lock is taken before
-                    # _cond is let go (no thread holding it ever waits for _cond)
-                    self._line.lock.acquire()
-                elif isinstance(action, Rebooted):
-                    self._line.drop_owed()  # the rebooted module waits for nothing
-                    self._after_reset(expected=action.expected)
-                elif isinstance(action, StreamStarted):
-                    self.transparent_active = True  # (the armed framer passes data through)
-            self._cond.notify_all()
+    def _carry_out_locked(self, actions: list[Action]) -> None:
+        """(Under _cond, before any waiter wakes.) Events are queued first: a command that
+        fails with ModuleReset finds ModuleRestarted already published."""
         for action in actions:
             if isinstance(action, Publish):
-                continue
-            if isinstance(action, WriteLatePayload):
-                log.warning("late prompt of a timed-out send: writing its payload now")
-                self._send_late_payload(*action.payload)
+                self._publish(action.event)
+            elif isinstance(action, WriteLatePayload):
+                # nothing else may be written first: the write lock is taken before
+                # _cond is let go (no thread holding it ever waits for _cond)
+                self._line.lock.acquire()
             elif isinstance(action, Rebooted):
-                self.transparent_exited.set()
-                self._ready_seen.set()
-            elif isinstance(action, StreamStarted):
-                self.boot_prompt.set()
-            elif isinstance(action, StreamEnded):
-                self.transparent_exited.set()
-            else:
-                log.log(logging.WARNING if action.warning else logging.DEBUG, "%s", action.text)
+                self._line.drop_owed()  # the rebooted module waits for nothing
+                self._after_reset(expected=action.expected)
+            elif isinstance(action, FramingFailed):
+                self.framing_errors += 1
+
+    def _carry_out(self, action: Action) -> None:
+        """What an action asks of the front-end outside the lock (I/O, waking threads)."""
+        if isinstance(action, WriteLatePayload):
+            log.warning("late prompt of a timed-out send: writing its payload now")
+            self._send_late_payload(*action.payload)
+        elif isinstance(action, Rebooted):
+            self.transparent_exited.set()
+            self._ready_seen.set()
+        elif isinstance(action, StreamStarted):
+            self.boot_prompt.set()
+        elif isinstance(action, StreamEnded):
+            self.transparent_exited.set()
+        elif isinstance(action, FramingFailed):
+            log.warning("module output broke framing (resynchronised): %s", action.error)
+        elif isinstance(action, Note):
+            log.log(logging.WARNING if action.warning else logging.DEBUG, "%s", action.text)
 
     def _send_late_payload(self, payload: bytes, secret: bool) -> None:
         """Writes a claimed late payload and releases the write lock."""
@@ -373,23 +356,9 @@ class ModuleCore:
             self._cond.notify_all()
 
     def _after_reset(self, *, expected: bool) -> None:
-        """(Under _cond: the framer lock is never held by a thread that waits for _cond.)"""
         if not expected:
             log.warning("module reset unexpectedly: every ConID is gone")
-        if not self.auto_transparent_boot:  # else the framer stays armed for the boot's '>'
-            with self._framer_lock:
-                self._framer.leave_passthrough()
         self._publish(ModuleRestarted())
-
-    @property
-    def auto_transparent_boot(self) -> bool:
-        """A reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)."""
-        return self._protocol.auto_boot
-
-    @auto_transparent_boot.setter
-    def auto_transparent_boot(self, value: bool) -> None:
-        with self._cond:
-            self._protocol.auto_boot = value
 
     def _publish(self, event: Event) -> None:
         self.events.put(event)
@@ -448,7 +417,7 @@ class ModuleCore:
         with self._command_turn(line, deadline, budget):
             # checked under the lock: a command queued behind AT+SOCKETTT must not go out
             # once the module streams (its line would reach the peer as data)
-            if self.transparent_active or (self.auto_transparent_boot and line != b"AT+RST"):
+            if not self._protocol.may_send(line):
                 raise ATError("the module is in transparent mode: close the stream first")
             self._pay_owed(line, deadline, budget)
             self._settle(deadline)
@@ -466,6 +435,7 @@ class ModuleCore:
                     line,
                     after_busy=after_busy,
                     wants_prompt=wants_prompt,
+                    enters_stream=until_prompt,
                     opens_socket=line.startswith(b"AT+SOCKET="),
                 )
                 with self._cond:  # (the echo of a secret line repeats it)
@@ -476,8 +446,7 @@ class ModuleCore:
                     if payload is not None or until_prompt:
                         self._wait(pending, deadline, budget, lambda p: p.prompted)
                         if until_prompt and pending.prompted:
-                            self.transparent_active = True  # before the lock is released
-                            return pending
+                            return pending  # (the protocol took the '>' as the stream's start)
                         if pending.prompted and payload is not None:
                             payload_sent = True  # all of it goes, if need be later (owed)
                             self._write_in_time(payload, secret, deadline, budget, line)
@@ -499,7 +468,6 @@ class ModuleCore:
                     if claimed is not None:
                         self._send_late_payload(*claimed)
                     if streaming:  # the module entered transparent mode as the wait gave up
-                        self.transparent_active = True
                         return pending
                     self._timed_out()
                     raise
@@ -665,24 +633,17 @@ class ModuleCore:
             limit = min(deadline, started + RESYNC_WAIT)
             while self._x.orphaned and not self._x.tt_stray:
                 now = time.monotonic()
-                quiet_until = max(self._last_rx, started) + RESYNC_QUIET
+                quiet_until = self._protocol.resync_until(started)
                 if now >= quiet_until or now >= limit:
                     return
                 self._cond.wait(min(quiet_until, limit) - now)
 
     def _timed_out(self) -> None:
-        """A command got no (complete) reply: its reply may still come, and a partial
-        frame the framer holds may be a lie (a declared payload longer than what came)."""
+        """A command got no (complete) reply: the protocol decides what may still come."""
         with self._cond:
-            self._x.timed_out()
-        with self._framer_lock:
-            stuck = self._framer.pending
-            quiet = time.monotonic() - self._last_rx >= RESYNC_QUIET
-            if stuck and quiet and not self._framer.passthrough:
-                log.warning(
-                    "dropping %d bytes of a frame the module never finished (resync)", stuck
-                )
-                self._framer.reset()
+            actions = self._protocol.timeout(time.monotonic())
+        for action in actions:
+            self._carry_out(action)
 
     def _wait(
         self, pending: Pending, deadline: float, budget: float, done: Callable[[Pending], bool]
@@ -863,17 +824,25 @@ class ModuleCore:
 
     # ---- transparent mode support ----------------------------------------------------------
 
-    def framer_arm_transparent(self) -> None:
-        with self._framer_lock:
-            self._framer.arm_transparent()
+    @property
+    def mode(self) -> Mode:
+        """The module's mode as far as the protocol knows (command lines, or streaming)."""
+        return self._protocol.mode
 
-    def framer_begin_exit(self) -> None:
-        with self._framer_lock:
-            self._framer.begin_exit()
+    def arm_transparent(self, *, boot: bool) -> None:
+        """AT+SOCKETTT (``boot``: a reset into auto-transparent mode) is about to go out."""
+        with self._cond:
+            self._protocol.arm_transparent(boot=boot)
 
-    def framer_leave_passthrough(self) -> None:
-        with self._framer_lock:
-            self._framer.leave_passthrough()
+    def begin_exit(self) -> bytes:
+        """The guard time before ``+++`` passed: returns the bytes to write."""
+        with self._cond:
+            return self._protocol.begin_exit()
+
+    def leave_transparent(self) -> None:
+        """The stream is over or never began: the module's output is lines again."""
+        with self._cond:
+            self._protocol.leave_transparent()
 
     def mark_transparent_exit(self) -> None:
         self._exit_time = time.monotonic() + self.exit_delay

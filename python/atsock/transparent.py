@@ -131,24 +131,23 @@ class TransparentStream(io.RawIOBase):
 
     # ---- entering (see the session functions at the end of this file) -------------------
 
-    def _attach(self) -> None:
+    def _attach(self, *, boot: bool = False) -> None:
         """Routes the module's stream data here and arms the framer, before the command
-        whose reply the first data may share a read with."""
+        (``boot``: the reset) whose reply the first data may share a read with."""
         module = self._module
         module.transparent_sink = self._inbound
         module.transparent_end = self._port_gone
-        module.framer_arm_transparent()
+        module.arm_transparent(boot=boot)
 
     def _detach(self) -> None:
         """Entering failed: the module is not streaming, its output is lines again."""
         module = self._module
         module.transparent_sink = None
         module.transparent_end = None
-        module.framer_leave_passthrough()
+        module.leave_transparent()
 
     def _begin(self) -> None:
-        """The module streams: the driver sends no commands until the stream is closed."""
-        self._module.transparent_active = True
+        """The module streams (the protocol sends no commands until the stream is closed)."""
         self._entered = True
         self._writer.touch()  # the module's guard counts silence from its entry
 
@@ -258,14 +257,12 @@ class TransparentStream(io.RawIOBase):
             quiet = line_empty + guard * GUARD_MARGIN - time.monotonic()
             if quiet > 0:
                 time.sleep(quiet)
-            module.framer_begin_exit()
-            module.write(b"+++")
+            module.write(module.begin_exit())
             module.drain()
             exited = module.transparent_exited.wait(wait_time(budget))
         finally:
             self._release()
         if not exited:
-            module.framer_leave_passthrough()
             if self.reset_suspected and self._in_command_mode():
                 reason = ModuleReset(
                     "the module reset during transparent mode (its 'ready' came as stream "
@@ -284,7 +281,7 @@ class TransparentStream(io.RawIOBase):
         module = self._module
         module.transparent_sink = None
         module.transparent_end = None
-        module.transparent_active = False
+        module.leave_transparent()
         self._eof = True
         self._ended()
 
@@ -336,8 +333,7 @@ def auto_transparent_session(module: Module, *, timeout: Wait) -> Iterator[Trans
     budget = budget_of(timeout, module.timeout)
     stream = TransparentStream(module, None if timeout is DEFAULT else timeout)
     module.boot_prompt.clear()
-    module.auto_transparent_boot = True
-    stream._attach()  # the boot's '>' may come in the same read as 'ready'
+    stream._attach(boot=True)  # the boot's '>' may come in the same read as 'ready'
     try:
         module.reset(timeout=budget)
         if not module.boot_prompt.wait(wait_time(budget)):
@@ -348,8 +344,6 @@ def auto_transparent_session(module: Module, *, timeout: Wait) -> Iterator[Trans
     except BaseException:
         stream._detach()
         raise
-    finally:
-        module.auto_transparent_boot = False
     module.transparent_exited.clear()  # 'ready' set it; the exit waits for the real OK
     stream._begin()
     try:

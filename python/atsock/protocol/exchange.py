@@ -33,6 +33,8 @@ class Pending:
     after_busy: bool = False
     #: the command writes a payload (or enters transparent mode) after a ``>`` prompt
     wants_prompt: bool = False
+    #: the command's ``>`` starts transparent mode (AT+SOCKETTT)
+    enters_stream: bool = False
     #: the command creates a socket: its ``connect success ConID=N`` line renews ConID N
     opens_socket: bool = False
     failure: BaseException | None = None

@@ -1,8 +1,12 @@
-"""The module's protocol as one object: the command line (:class:`Exchange`), the ConID
-table and receive mode (:class:`ConnTable`), and whether the module boots into
-transparent mode. :meth:`ModuleProtocol.on_frame` decides what each framed non-data
-frame means and returns the actions a front-end carries out (publish an event, write a
-late payload, wake the stream); a front-end never decides anything about the protocol.
+"""The module's protocol as one object: the Rust framer of what the module prints, the
+command line (:class:`Exchange`), the ConID table and receive mode (:class:`ConnTable`)
+and the mode (:class:`ModeState`: command lines or transparent streaming).
+
+:meth:`ModuleProtocol.receive_data` takes the bytes the module printed and the time
+they came, and returns the actions a front-end carries out (publish an event, hand
+stream data over, write a late payload, wake the stream); a front-end never decides
+anything about the protocol. In passthrough the framer's uncopied bytes come straight
+back, one :class:`StreamData` per burst.
 """
 
 from __future__ import annotations
@@ -10,12 +14,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from atsock._core import Frame
+from atsock._core import Frame, FramingError, ResponseFramer
 from atsock.errors import ModuleReset
 from atsock.protocol.conns import ConnTable, in_range
 from atsock.protocol.exchange import Exchange, LatePayload
+from atsock.protocol.state import CommandState, Mode, ModeState, command_state
 from atsock.protocol.urcs import parse_event
 from atsock.types import Event
+
+#: Silence on the line after which a partial frame left behind by a timed-out command is
+#: taken for a lie (a declared length longer than what came) and dropped (resync).
+RESYNC_QUIET = 0.1
+
+
+class StreamData:
+    """A burst of transparent-mode data (the framer's bytes, not copied)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"StreamData({len(self.payload)} bytes)"
+
+
+@dataclass(frozen=True)
+class FramingFailed:
+    """The module's output broke framing; the framer resynchronised."""
+
+    error: FramingError
 
 
 @dataclass(frozen=True)
@@ -58,22 +86,63 @@ class Note:
     warning: bool = True
 
 
-Action = Union[Publish, WriteLatePayload, Rebooted, StreamStarted, StreamEnded, Note]
+Action = Union[
+    StreamData, Publish, WriteLatePayload, Rebooted, StreamStarted, StreamEnded, FramingFailed, Note
+]
 
 
 class ModuleProtocol:
     """The module's protocol state; the front-end serialises calls (its lock)."""
 
     def __init__(self) -> None:
+        self.framer = ResponseFramer()
         self.exchange = Exchange()
         self.conns = ConnTable()
-        #: a reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)
-        self.auto_boot = False
+        self.modes = ModeState()
+        #: when the module last printed anything (the ``now`` of the last receive_data)
+        self.last_rx = 0.0
+
+    @property
+    def mode(self) -> Mode:
+        return self.modes.mode
+
+    @property
+    def command_state(self) -> CommandState:
+        return command_state(self.exchange)
+
+    @property
+    def auto_boot(self) -> bool:
+        """A reset is expected to end in auto-transparent mode (AT+SOCKETAUTOTT)."""
+        return self.modes.mode is Mode.BOOTING
+
+    # ---- what the module prints ----------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Action]:
+        """What ``data`` (printed by the module, read at ``now``) means, in order."""
+        self.last_rx = now
+        actions: list[Action] = []
+        try:
+            frames = self.framer.feed(data)
+        except FramingError as exc:
+            frames = exc.frames
+            self.exchange.framing_failed(exc)
+            actions.append(FramingFailed(exc))
+        if self.exchange.secret_late:
+            self.exchange.reply_over(frames)
+        for frame in frames:
+            if frame.kind == "data":
+                if frame.payload:
+                    actions.append(StreamData(frame.payload))
+            else:
+                actions.extend(self.on_frame(frame))
+        return actions
 
     def on_frame(self, frame: Frame) -> list[Action]:
         """What a non-data frame means."""
         kind = frame.kind
         if kind == "exit":
+            if self.modes.mode is Mode.LEAVING:
+                self.modes.to(Mode.COMMAND)
             return [StreamEnded()]
         if kind == "urc":
             return self._on_urc(parse_event(frame))
@@ -89,7 +158,12 @@ class ModuleProtocol:
         if outcome.new_conn is not None:
             self.conns.renew(outcome.new_conn)
         if outcome.boot_prompt:
+            self.modes.to(Mode.TRANSPARENT)
             actions.append(StreamStarted())
+        elif kind == "prompt" and self.modes.mode is Mode.ENTERING:
+            pending = self.exchange.pending
+            if pending is not None and pending.enters_stream:
+                self.modes.to(Mode.TRANSPARENT)
         if outcome.note is not None:
             actions.append(Note(outcome.note))
         if outcome.claimed is not None:
@@ -108,6 +182,59 @@ class ModuleProtocol:
 
     def reset(self, reason: ModuleReset, *, expected: bool) -> None:
         """The module rebooted: every ConID is gone, it is in passive mode, and it waits
-        for nothing; an unasked reboot fails the command in flight."""
+        for nothing; an unasked reboot fails the command in flight. It reads command lines
+        again, unless it boots into auto-transparent mode (the framer stays armed)."""
         self.conns.reset(reason)
         self.exchange.module_reset(reason, expected=expected)
+        if self.modes.mode is not Mode.BOOTING:
+            self.leave_transparent()
+
+    # ---- time --------------------------------------------------------------------------
+
+    def timeout(self, now: float) -> list[Action]:
+        """A command gave up at ``now`` with no (complete) reply: its reply may still
+        come, and a partial frame the framer holds after a quiet line is a lie (a declared
+        payload longer than what came) and is dropped."""
+        self.exchange.timed_out()
+        stuck = self.framer.pending
+        if stuck and now >= self.last_rx + RESYNC_QUIET and not self.framer.passthrough:
+            self.framer.reset()
+            return [Note(f"dropping {stuck} bytes of a frame the module never finished (resync)")]
+        return []
+
+    def resync_until(self, started: float) -> float:
+        """Until when the next command waits for a quiet line after a command that failed
+        unanswered (the late reply is then taken for what it is)."""
+        return max(self.last_rx, started) + RESYNC_QUIET
+
+    # ---- transparent mode ----------------------------------------------------------------
+
+    def may_send(self, line: bytes) -> bool:
+        """Whether a command line may go out: never while the module streams (the line
+        would reach the peer as data), and while a stream is being entered only the
+        command that enters it."""
+        mode = self.modes.mode
+        if mode is Mode.COMMAND:
+            return True
+        if mode is Mode.ENTERING:
+            return line.startswith(b"AT+SOCKETTT")
+        return mode is Mode.BOOTING and line == b"AT+RST"
+
+    def arm_transparent(self, *, boot: bool) -> None:
+        """AT+SOCKETTT (``boot``: AT+RST into auto-transparent mode) is about to be sent:
+        its ``>`` may share a read with the first stream data, so the framer is armed."""
+        self.modes.to(Mode.BOOTING if boot else Mode.ENTERING)
+        self.framer.arm_transparent()
+
+    def begin_exit(self) -> bytes:
+        """The guard time before ``+++`` passed: the bytes to write (the framer now
+        watches the stream for the exit reply)."""
+        self.modes.to(Mode.LEAVING)
+        self.framer.begin_exit()
+        return b"+++"
+
+    def leave_transparent(self) -> None:
+        """The stream is over, or never began: the module's output is lines again."""
+        if self.modes.mode is not Mode.COMMAND:
+            self.modes.to(Mode.COMMAND)
+        self.framer.leave_passthrough()
