@@ -29,7 +29,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from atsock import Module, SocketType
 from atsock.demo import EmulatorProcess, payload_blocks
-from atsock.transparent import TransparentStream
+from atsock.sync.transparent import TransparentStream
 
 MIB = 1 << 20
 #: Bytes per write into the transparent stream (what the demo writes).

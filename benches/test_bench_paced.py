@@ -11,7 +11,7 @@ emulator, line rate and echo, driven by plain blocking ``os.write``/``os.read`` 
 (no atsock code). Most of the cost is waking up for the bursts the paced line delivers
 (every 10 ms): the raw reader wakes for each, atsock's stream reader takes
 about two per wake-up while the peer streams (``Module(stream_gather=...)``, on by
-default, see :mod:`atsock.gather`). The reference shows what waking up costs on this
+default, see :mod:`atsock.sync.gather`). The reference shows what waking up costs on this
 machine at this moment — the absolute share moves by 2x with the machine's load.
 Two more rows split the share by thread: the one reading the stream and the one
 writing it, each beside its raw counterpart (the rest of atsock's share is mostly its

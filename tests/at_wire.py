@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import serial
 
-from atsock.portio import close_port
+from atsock.sync.portio import close_port
 from peers import Closing
 
 if TYPE_CHECKING:

@@ -102,7 +102,7 @@ def test_unexpected_reset_marks_every_conid_gone(
     wait_event(m, atsock.ModuleRestarted)
     with pytest.raises(atsock.ModuleReset):
         sock.recv(10)
-    assert not m.known(cid)
+    assert not m.connections.known(cid)
     m.at()
     sock.close()
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import atsock
-from atsock.module import SEND_CHUNK, send_step
+from atsock.sync.module import SEND_CHUNK, send_step
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import ModuleFactory, open_module
 from fake_module import FakeModule
@@ -133,7 +133,7 @@ def test_a_payload_write_the_module_stops_taking_is_bounded_and_finished_later()
         with open_module(fake.url, timeout=0.3) as m:
             started = time.monotonic()
             with pytest.raises(atsock.Timeout, match="stopped reading its port") as caught:
-                m.execute(line, payload=data)
+                m.command_path.execute(line, payload=data)
             assert time.monotonic() - started < 2.5  # not held until the module reads
             assert caught.value.sent == len(data)  # begun, so it all goes
             with pytest.raises(atsock.Timeout, match="not sent, the module still has not"):

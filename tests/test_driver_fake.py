@@ -199,7 +199,7 @@ def test_ready_mid_command_is_module_reset(fake: FakeModule) -> None:
         with pytest.raises(atsock.ModuleReset):
             m.sockets()
         assert time.monotonic() - started < 1.0
-        assert not m.known(1)
+        assert not m.connections.known(1)
         with pytest.raises(atsock.ModuleReset):
             sock.recv(10)
         assert atsock.ModuleRestarted() in events(m)
@@ -385,7 +385,7 @@ def test_a_new_connection_on_a_conid_ends_the_old_one(fake: FakeModule) -> None:
         new = m.create_connection(("127.0.0.1", 26), timeout=1.0)
         with pytest.raises(atsock.SocketClosed, match="new connection"):
             old.recv(10)
-        assert m.known(new.con_id)
+        assert m.connections.known(new.con_id)
     fake.check()
 
 

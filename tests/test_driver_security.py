@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 import atsock
 from atsock import MAX_COMMAND_LINE, CertKind, SocketType, parse_params
-from atsock.driver import ModuleCore
 from atsock.emulator import Emulator
 from atsock.protocol.exchange import Pending
+from atsock.sync.command_path import CommandPath
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import open_module
 from fake_module import FakeModule, Step
@@ -304,14 +304,14 @@ def test_no_payload_is_sent_while_a_prompt_is_ambiguous(
 def prompt_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """A command's wait for its '>' ends in Timeout just as the '>' is dispatched: the
     interleaving of a prompt arriving at the deadline, made certain."""
-    real = ModuleCore._wait
+    real = CommandPath._wait
 
-    def wait(self: ModuleCore, pending: Pending, *args: Any) -> None:
+    def wait(self: CommandPath, pending: Pending, *args: Any) -> None:
         real(self, pending, *args)
         if pending.prompted and pending.final is None:
             raise atsock.Timeout(f"{pending.name}: gave up as the prompt came")
 
-    monkeypatch.setattr(ModuleCore, "_wait", wait)
+    monkeypatch.setattr(CommandPath, "_wait", wait)
 
 
 @pytest.mark.usefixtures("prompt_at_the_deadline")
@@ -351,7 +351,7 @@ def test_a_late_payload_going_out_does_not_hold_up_other_waits() -> None:
         with open_module(fake.url, link_rate=20_000, write_timeout=5.0) as m:
             sock = atsock.Socket(m, 1, SocketType.TCP_CLIENT)
             with pytest.raises(atsock.Timeout):  # (one command: m.send would cut it up)
-                m.execute(b"AT+SOCKETSEND=1,%d" % len(data), payload=data, timeout=0.8)
+                m.command_path.execute(b"AT+SOCKETSEND=1,%d" % len(data), payload=data, timeout=0.8)
             # the late payload is going out
             assert wait_until(lambda: len(fake.received) >= 3000), "it never went out"
             sock.settimeout(0.1)

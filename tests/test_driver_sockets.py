@@ -306,7 +306,7 @@ def test_a_reset_puts_the_receive_mode_back_to_passive_as_the_module_does(
         # so switching to active mode again reads what was announced (the drain)
         module.set_receive_mode(ReceiveMode.ACTIVE)
         assert recv_exactly(sock, 25) == b"announced after the reset"
-        assert module.announced() == {}
+        assert module.connections.announced() == {}
 
 
 def test_create_server_on_port_0_takes_a_free_port_and_says_which(
@@ -315,7 +315,7 @@ def test_create_server_on_port_0_takes_a_free_port_and_says_which(
     with socket.create_server(("127.0.0.1", 0)) as taken:
         busy, free = taken.getsockname()[1], free_port()
         # (the random pick made certain: first a port that is taken, then a free one)
-        monkeypatch.setattr(atsock.module.random, "sample", lambda ports, k: [busy, free])
+        monkeypatch.setattr(atsock.sync.sockets.random, "sample", lambda ports, k: [busy, free])
         with module.create_server(0) as server:
             assert server.getsockname() == ("0.0.0.0", free)
             assert server.port == free
@@ -338,7 +338,7 @@ def test_create_server_on_port_0_without_a_free_port_is_a_clear_error(
 ) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         busy = taken.getsockname()[1]
-        monkeypatch.setattr(atsock.module.random, "sample", lambda ports, k: [busy] * k)
+        monkeypatch.setattr(atsock.sync.sockets.random, "sample", lambda ports, k: [busy] * k)
         with pytest.raises(atsock.ATError, match="no free port for a server"):
             module.create_server(0)
 

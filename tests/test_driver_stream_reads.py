@@ -20,7 +20,7 @@ import pytest
 import atsock
 from atsock import SocketType
 from atsock.emulator import Emulator
-from atsock.transparent import PULL_WAIT
+from atsock.sync.transparent import PULL_WAIT
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import ModuleFactory, read_until_it_ends
 from peers import TcpCollector, TcpEchoServer, wait_until
@@ -187,7 +187,7 @@ def test_leaving_and_closing_do_not_wait_out_the_reader_threads_nap(
     make_module: ModuleFactory, echo_server: TcpEchoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a lease far longer than the exit, a reader thread still napping would show."""
-    monkeypatch.setattr(atsock.driver, "PULL_LEASE", 5.0)
+    monkeypatch.setattr(atsock.sync.link, "PULL_LEASE", 5.0)
     _, module = make_module()
     module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
     with module.transparent(timeout=2.0) as stream:
@@ -209,7 +209,7 @@ def test_closing_the_module_while_a_full_stream_waits_for_a_reader(
     """Nobody reads: the reader thread fills the stream's inbox and waits for room (holding
     the module and the peer back). Closing the module must not wait for a reader, and
     what was received is still read afterwards, in order."""
-    monkeypatch.setattr(atsock.transparent, "INBOUND_MAX", 64 * 1024)
+    monkeypatch.setattr(atsock.sync.transparent, "INBOUND_MAX", 64 * 1024)
     _, module = make_module()
     module.open_socket(SocketType.TCP_CLIENT, *collector.address)
     payload = os.urandom(200_000)
@@ -221,7 +221,7 @@ def test_closing_the_module_while_a_full_stream_waits_for_a_reader(
             started = time.monotonic()
             module.close()
             assert time.monotonic() - started < 1.0
-            assert not module._thread.is_alive()
+            assert not module.link._thread.is_alive()
             with pytest.raises(atsock.ATError, match="port closed"):
                 while True:
                     received += stream.read(len(payload))
@@ -235,7 +235,7 @@ def test_a_read_under_way_as_the_stream_is_left_does_not_renew_the_lease(
     """A read pulling the port when the stream is closed from another thread ends after
     the exit handed the port back: it must not take it again (a reader thread napping on
     a lease far longer than the exit's budget would leave the exit's OK unread)."""
-    monkeypatch.setattr(atsock.driver, "PULL_LEASE", 5.0)
+    monkeypatch.setattr(atsock.sync.link, "PULL_LEASE", 5.0)
     _, module = make_module()
     module.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
     for _ in range(3):

@@ -1,7 +1,7 @@
 """A transparent stream's reader gathers a streaming peer's bursts (fewer wake-ups)
 without delaying what a reader waits for: a reply to a write, the first data after a
 quiet spell, the end of the stream; and only on a line whose rate is known. First
-:class:`~atsock.gather.ReadGather` on its own (real threads and clocks), then which
+:class:`~atsock.sync.gather.ReadGather` on its own (real threads and clocks), then which
 ports have a known line rate, then the driver against the emulator's UART paced at
 4 Mbaud. There each wait is bounded by the line's rate (31 ms) and a stream read's
 steps (50 ms), so a wait where there should be none would hardly show in the timing:
@@ -20,8 +20,8 @@ import serial
 
 import atsock
 from atsock import SocketType
-from atsock.gather import GATHER_BYTES, GATHER_FLOOR, GATHER_MIN, ReadGather
-from atsock.portio import PortReader, is_pseudo_terminal, uart_rate
+from atsock.sync.gather import GATHER_BYTES, GATHER_FLOOR, GATHER_MIN, ReadGather
+from atsock.sync.portio import PortReader, is_pseudo_terminal, uart_rate
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import open_module, read_until_it_ends
 from peers import TcpCollector, TcpEchoServer

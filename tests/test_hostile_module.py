@@ -77,7 +77,7 @@ def test_absurd_length_in_an_event_between_commands(fake: FakeModule) -> None:
         fake.send(b"+EVENT:SocketDown,1,4294967296,AAAA\r\n")
         assert wait_until(lambda: m.framing_errors == 1)
         m.at()
-        assert m.announced(every=True).get(1, 0) == 0  # nothing was buffered for it
+        assert m.connections.announced(every=True).get(1, 0) == 0  # nothing was buffered for it
     fake.check()
 
 
@@ -167,9 +167,9 @@ def test_events_for_impossible_conids_cannot_grow_the_driver(fake: FakeModule) -
         done = watch_for(m, atsock.WifiEvent("WIFI_DISCONNECT"))
         fake.send(b"+EVENT:SocketDown,\xc2\xb2,1,x\r\n+EVENT:WIFI_DISCONNECT\r\n")
         assert done.wait(5.0)
-        tracked = m.announced(every=True)
+        tracked = m.connections.announced(every=True)
         assert len(tracked) <= conns.MAX_CON_ID + 1
-        assert len(m.conn(1).seeds) <= conns.MAX_SEEDS
+        assert len(m.connections.conn(1).seeds) <= conns.MAX_SEEDS
         m.at()
     fake.check()
 
@@ -189,7 +189,7 @@ def test_active_mode_flood_is_bounded_and_drops_are_reported(fake: FakeModule) -
         done = watch_for(m, atsock.WifiEvent("WIFI_DISCONNECT"))
         fake.send(b"+EVENT:WIFI_DISCONNECT\r\n")
         assert done.wait(5.0)
-        buffered = m.announced(every=True)[1]
+        buffered = m.connections.announced(every=True)[1]
         assert buffered <= conns.RX_BUFFER_MAX
         dropped = m.dropped(1)
         assert dropped > 0 and dropped + buffered == packets * 1024

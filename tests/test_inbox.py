@@ -10,7 +10,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atsock.inbox import Inbox
+from atsock.sync.inbox import Inbox
 
 
 @given(st.lists(st.binary(max_size=300), max_size=20), st.integers(1, 700))

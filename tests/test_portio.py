@@ -23,7 +23,7 @@ import serial
 
 import atsock
 from atsock.emulator import Emulator
-from atsock.portio import CHUNK_FLOOR, PortReader, PortWriter, read_burst
+from atsock.sync.portio import CHUNK_FLOOR, PortReader, PortWriter, read_burst
 
 
 @pytest.fixture
@@ -294,7 +294,7 @@ def test_a_module_with_a_link_rate_knows_when_the_line_is_done(
             os.ttyname(slave), link_rate=rate, write_timeout=write_timeout
         ) as module:
             pieces: list[int] = []
-            line = module._line
+            line = module.link.line
             write_port = line._write_port
 
             def spy(data: bytes | memoryview, deadline: float) -> None:
@@ -305,8 +305,8 @@ def test_a_module_with_a_link_rate_knows_when_the_line_is_done(
             payload = os.urandom(size)
             reader, received = paced_reader(master, size, rate)
             started = time.monotonic()
-            module.write(payload)
-            done = module.drain()
+            module.link.write(payload)
+            done = module.link.drain()
             reader.join(10)
             assert bytes(received) == payload
             assert len(pieces) == writes and sum(pieces) == size
@@ -391,7 +391,7 @@ def test_a_module_given_a_write_timeout_ends_a_stalled_write_with_a_clear_error(
         with atsock.Module(os.ttyname(slave), write_timeout=0.3) as module:
             started = time.monotonic()
             with pytest.raises(atsock.ATError, match="Write timeout"):
-                module.write(bytes(1 << 20))  # nobody reads the other end
+                module.link.write(bytes(1 << 20))  # nobody reads the other end
             assert 0.25 <= time.monotonic() - started < 3.0
     finally:
         os.close(slave)

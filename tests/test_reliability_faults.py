@@ -91,7 +91,7 @@ def test_reset_mid_command_is_module_reset_then_commands_work(
     assert time.monotonic() - started < TIMEOUT + SLACK
     timer.join()
     wait_event(m, atsock.ModuleRestarted)
-    assert not m.known(cid)
+    assert not m.connections.known(cid)
     with pytest.raises(atsock.ModuleReset):
         sock.recv(10)  # that connection is gone for good
     assert emu.sockets == {}
@@ -124,7 +124,7 @@ def test_reset_mid_transparent_stream_is_module_reset_then_commands_work(
     # leaving waited for the OK (timeout), then probed: bounded
     assert time.monotonic() - started < 3 * TIMEOUT + 1.0
     assert not emu.in_transparent
-    assert not m.known(cid)
+    assert not m.connections.known(cid)
     with pytest.raises(atsock.ModuleReset):
         sock.recv(10)
     assert atsock.ModuleRestarted() in drain(m)

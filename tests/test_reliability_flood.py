@@ -98,12 +98,12 @@ def test_active_mode_flood_is_bounded_in_the_driver_and_drops_are_reported(
     m.set_receive_mode(ReceiveMode.ACTIVE)
     sock, module_address = connect_udp(m, udp_peer)
     before = rss()
-    with caplog.at_level(logging.WARNING, logger="atsock.driver"):
+    with caplog.at_level(logging.WARNING, logger="atsock.sync.link"):
         flood(udp_peer, module_address, 1000)  # 1 MB
         assert wait_until(lambda: m.dropped(sock.con_id) > 0, 5.0)
         time.sleep(0.2)
     assert any("receive buffer full" in r.message for r in caplog.records)
-    assert m.announced(every=True)[sock.con_id] <= conns.RX_BUFFER_MAX
+    assert m.connections.announced(every=True)[sock.con_id] <= conns.RX_BUFFER_MAX
     kept = drain(sock)
     assert sum(map(len, kept)) <= conns.RX_BUFFER_MAX
     dropped = m.dropped(sock.con_id)

@@ -1,4 +1,4 @@
-"""The module's turns (:class:`atsock.turns.Turns`): first come first served, re-entrant
+"""The module's turns (:class:`atsock.sync.turns.Turns`): first come first served, re-entrant
 for the holder, and a waiter that gives up leaves the line without holding it up."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from atsock.turns import Turns
+from atsock.sync.turns import Turns
 
 
 def _hold(turns: Turns, order: list[str], name: str, started: threading.Event) -> None:

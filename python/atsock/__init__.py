@@ -49,11 +49,11 @@ from atsock.errors import (
     Timeout,
     TransparentError,
 )
-from atsock.events import EventQueue
-from atsock.module import Module
 from atsock.proxy import SocksProxy
-from atsock.sockets import ServerSocket, Socket
-from atsock.transparent import EscapeSafeWriter, TransparentStream
+from atsock.sync.events import EventQueue
+from atsock.sync.module import Module
+from atsock.sync.sockets import ServerSocket, Socket
+from atsock.sync.transparent import EscapeSafeWriter, TransparentStream
 from atsock.types import (
     MAX_CERT,
     AutoTransparentConfig,

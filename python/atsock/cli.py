@@ -28,7 +28,7 @@ def _setup_trace(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from atsock.module import Module
+    from atsock.sync.module import Module
 
     with Module(args.url, baudrate=args.baud, timeout=args.timeout) as module:
         _probe(module, args)
@@ -88,8 +88,8 @@ def _stream(args: argparse.Namespace) -> int:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    from atsock.module import Module
     from atsock.proxy import SocksProxy
+    from atsock.sync.module import Module
 
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(name)s: %(message)s")

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from atsock.module import Module
+from atsock.sync.module import Module
 from atsock.types import SocketType
 
 #: Pieces of payload that must pass through untouched.

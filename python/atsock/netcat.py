@@ -16,7 +16,7 @@ import time
 from typing import BinaryIO, TextIO
 
 from atsock.errors import Timeout
-from atsock.module import Module
+from atsock.sync.module import Module
 from atsock.types import SocketType
 
 

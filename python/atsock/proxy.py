@@ -21,8 +21,8 @@ import struct
 import threading
 
 from atsock.errors import ATError, HostNotFound, SocketRefused, SocketsExhausted, Timeout
-from atsock.module import Module
-from atsock.sockets import Socket
+from atsock.sync.module import Module
+from atsock.sync.sockets import Socket
 
 log = logging.getLogger("atsock.proxy")
 

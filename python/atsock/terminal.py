@@ -23,7 +23,7 @@ import serial
 
 from atsock._core import Frame, FramingError, ResponseFramer
 from atsock.errors import ERROR_CODES
-from atsock.portio import PortReader
+from atsock.sync.portio import PortReader
 from atsock.wiretrace import trace
 
 QUIT = "\x1d"  # Ctrl-]

@@ -6,7 +6,7 @@ at a time, between select() calls, was the ceiling of end-to-end transparent
 throughput. While the module streams to a TCP peer (no TLS, no UDP datagram rules)
 unpaced and with no fault pending, a :class:`TransparentPump` owns the UART and that
 socket instead: one thread reads the UART in bursts (all it has at once, up to 256 KiB:
-see :func:`~atsock.portio.read_burst`), runs the ``+++`` guard and the packetizer
+see :func:`~atsock.sync.portio.read_burst`), runs the ``+++`` guard and the packetizer
 and sends to the peer; the other receives from the peer and writes the UART. Each
 waits in ``poll`` only when its descriptor is not ready, together with a wake-up pipe.
 
@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from atsock._core import Guard, Packetizer
-from atsock.portio import read_burst
+from atsock.sync.portio import read_burst
 
 #: Most bytes one burst from the UART brings (the host streaming at full speed fills
 #: it: the guard, the packetizer and a send then run once per 256 KiB).

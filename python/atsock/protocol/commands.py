@@ -278,3 +278,11 @@ def join_wifi(ssid: str, password: str) -> Command[None]:
 
 def auto_connect(on: bool) -> Command[None]:
     return plain(b"AT+WAUTOCONN=%d" % int(on))
+
+
+def new_socket_id(rows: list[SocketInfo], stype: SocketType) -> int:
+    """Firmware that omits ``connect success``: the ConID of the newest row of ``stype``."""
+    matching = [s for s in rows if int(s.type) == stype]
+    if not matching:
+        raise ATError("the module said OK but lists no new socket")
+    return max(matching, key=lambda s: s.con_id).con_id

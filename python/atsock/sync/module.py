@@ -2,54 +2,55 @@
 
 Each method runs a :class:`~atsock.protocol.commands.Command` (its line, checked and
 escaped so that data can never inject a second command, and its reply's parser) on
-the machinery of :mod:`atsock.driver`, and keeps the driver's books (ConIDs, modes).
+the command path, and keeps the driver's books (ConIDs, modes). A ``Module`` is put
+together from its parts, each usable on its own: the :class:`~atsock.sync.link.Link`
+(port, reader thread, protocol machine), the
+:class:`~atsock.sync.command_path.CommandPath` (commands in turn, each bounded) and the
+:class:`~atsock.sync.connections.Connections` (what socket objects build on).
 """
 
 from __future__ import annotations
 
 import contextlib
-import random
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+import serial
 
 from atsock.deadline import DEFAULT, Wait, budget_of
-from atsock.driver import ModuleCore
 from atsock.errors import (
-    ATError,
-    CommandError,
     SocketClosed,
-    SocketError,
     Timeout,
     TransparentError,
 )
 from atsock.protocol import commands
-from atsock.protocol.commands import Command
 from atsock.protocol.rules import transparent_target
+from atsock.protocol.state import Mode
+from atsock.sync import sockets
+from atsock.sync.command_path import CommandPath
+from atsock.sync.connections import Connections
+from atsock.sync.events import EventCallback, EventQueue
+from atsock.sync.link import STREAM_GATHER, Link
+from atsock.sync.sockets import ServerSocket, Socket
+from atsock.sync.transparent import (
+    TransparentStream,
+    auto_transparent_session,
+    transparent_session,
+)
 from atsock.types import (
     AutoTransparentConfig,
     CertKind,
     ReceiveMode,
-    SocketData,
     SocketInfo,
     SocketType,
     UdpServerMode,
 )
 
-if TYPE_CHECKING:
-    from atsock.sockets import ServerSocket, Socket
-    from atsock.transparent import TransparentStream
-
-#: Ports ``create_server(0)`` picks from (the dynamic range, RFC 6335), and how many.
-DYNAMIC_PORTS = range(49152, 65536)
-SERVER_PORT_TRIES = 16
-#: The firmware's error code for a port it cannot bind.
-BIND_FAILED = 104
 #: SOCKETSEND payloads larger than this go as several commands.
 SEND_CHUNK = 64 * 1024
 #: On a line of known rate a send's commands are cut to about this much line time, so
 #: other threads' commands (a recv's AT+SOCKETREAD) get a turn that often.
 SEND_SLICE = 0.25
-#: Bound on the packets read for one ConID when switching to active receive mode.
-MAX_QUEUED_READS = 1024
 
 R = TypeVar("R")
 
@@ -62,7 +63,7 @@ def send_step(line_rate: float | None) -> int:
     return max(1024, min(SEND_CHUNK, int(line_rate * SEND_SLICE) // 1024 * 1024))
 
 
-class Module(ModuleCore):
+class Module:
     """A Wi-Fi module on a serial port (any pyserial URL), e.g.::
 
         with atsock.Module("/dev/ttyUSB0", baudrate=115200, timeout=5.0) as m:
@@ -80,7 +81,7 @@ class Module(ModuleCore):
     waits up to this long between port reads while the peer streams, to take several of
     the line's bursts per wake-up; not in the first read after a write, never for more
     than about 12 KiB of the line; 0 reads each burst as it lands, see
-    :mod:`atsock.gather`), and any pyserial option. Writes wait for room in the port as
+    :mod:`atsock.sync.gather`), and any pyserial option. Writes wait for room in the port as
     pyserial's do: up to ``write_timeout`` seconds, or, with none (the default), as long
     as the port takes — a UART without flow control always drains; with ``rtscts=True``
     pass a ``write_timeout`` so that a module holding CTS cannot stall a write forever.
@@ -93,6 +94,38 @@ class Module(ModuleCore):
     can be sent to and read from on two threads at once.
     """
 
+    def __init__(
+        self,
+        port: str | serial.SerialBase,
+        *,
+        baudrate: int = 115200,
+        timeout: float | None = 5.0,
+        guard_time: float | None = None,
+        exit_delay: float = 1.0,
+        link_rate: float | None = None,
+        stream_gather: float = STREAM_GATHER,
+        max_events: int = 10_000,
+        **serial_options: Any,
+    ) -> None:
+        #: the port, the reader thread and the protocol machine (raw writes and reads)
+        self.link = Link(
+            port,
+            baudrate=baudrate,
+            timeout=timeout,
+            guard_time=guard_time,
+            link_rate=link_rate,
+            stream_gather=stream_gather,
+            max_events=max_events,
+            **serial_options,
+        )
+        #: commands one at a time, callers in turn (raw lines: ``command_path.execute``)
+        self.command_path = CommandPath(self.link, exit_delay=exit_delay)
+        self._run = self.command_path.run
+        #: what the driver knows of each ConID (socket objects build on it)
+        self.connections = Connections(self.link)
+        #: the module's events (URCs and resets), oldest first; bounded (``max_events``)
+        self.events: EventQueue = self.link.router.queue
+
     def __enter__(self) -> Module:
         return self
 
@@ -102,18 +135,74 @@ class Module(ModuleCore):
     def __repr__(self) -> str:
         return f"<atsock.Module on {self.serial.name!r}>"
 
-    # ---- basics ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stops the reader thread and closes the port (idempotent)."""
+        self.link.close()
 
-    def _run(self, command: Command[R], timeout: Wait) -> R:
-        reply = self.execute(
-            command.line,
-            payload=command.payload,
-            secret=command.secret,
-            secret_reply=command.secret_reply,
-            secret_line=command.secret_line,
-            timeout=timeout,
-        )
-        return command.parse(reply.frames)
+    @property
+    def closed(self) -> bool:
+        return self.link.closed
+
+    @property
+    def serial(self) -> serial.SerialBase:
+        """The pyserial port."""
+        return self.link.serial
+
+    @property
+    def timeout(self) -> float:
+        """Every command's default timeout (seconds; ``math.inf`` if given as None)."""
+        return self.link.timeout
+
+    @property
+    def guard_time(self) -> float:
+        """The module's ``+++`` guard time (seconds)."""
+        return self.link.guard_time
+
+    @property
+    def exit_delay(self) -> float:
+        """Quiet the firmware wants after leaving transparent mode (seconds)."""
+        return self.command_path.exit_delay
+
+    @property
+    def link_rate(self) -> float | None:
+        """Bytes/s writes are paced to (a pty in front of a paced emulator), or None."""
+        return self.link.link_rate
+
+    @property
+    def line_rate(self) -> float | None:
+        """Bytes/s of the line as far as the driver knows (None: a pty, a TCP port)."""
+        return self.link.line_rate
+
+    @property
+    def framing_errors(self) -> int:
+        """How often the module's output broke framing (each resynchronised, logged)."""
+        return self.link.framing_errors
+
+    @property
+    def mode(self) -> Mode:
+        """Command lines, or (on the way into, in, out of) transparent mode."""
+        return self.link.mode
+
+    @property
+    def receive_mode(self) -> ReceiveMode:
+        """The module's receive mode as far as the driver knows (a reset makes it passive)."""
+        return self.connections.receive_mode
+
+    def dropped(self, con_id: int | None = None) -> int:
+        """Received bytes thrown away for ``con_id`` (all if None): Connections.dropped."""
+        return self.connections.dropped(con_id)
+
+    def on_event(self, callback: EventCallback) -> None:
+        """Calls ``callback(event)`` for every event, on a thread of its own (it may run
+        commands)."""
+        self.link.router.on_event(callback)
+
+    def turn(self, timeout: Wait = DEFAULT) -> contextlib.AbstractContextManager[None]:
+        """Holds the module for several commands of this thread in a row (others wait
+        their turn, first come first served): ``with module.turn(): ...``."""
+        return self.command_path.turn(timeout)
+
+    # ---- basics ----------------------------------------------------------------------------
 
     def command(self, line: str, *, timeout: Wait = DEFAULT) -> list[str]:
         """Sends any command line; returns its information lines (raises on ERROR)."""
@@ -133,14 +222,14 @@ class Module(ModuleCore):
 
     def reset(self, *, timeout: Wait = DEFAULT) -> None:
         """``AT+RST``: waits for the reboot's ``ready``; every ConID is gone afterwards."""
-        self.pad_owed_payload()
-        self.expect_ready()
+        self.link.pad_owed_payload()
+        self.link.expect_ready()
         try:
-            self.execute(b"AT+RST", timeout=timeout)
+            self.command_path.execute(b"AT+RST", timeout=timeout)
         except BaseException:
-            self.cancel_expect_ready()  # a later crash-reset must not pass for this one
+            self.link.cancel_expect_ready()  # a later crash-reset must not pass for this one
             raise
-        self.wait_ready(budget_of(timeout, self.timeout))
+        self.link.wait_ready(budget_of(timeout, self.timeout))
 
     # ---- sockets -----------------------------------------------------------------------------
 
@@ -159,18 +248,11 @@ class Module(ModuleCore):
         command = commands.open_socket(stype, host, port, con_id=con_id, keep_alive=keep_alive)
         new_id = self._run(command, timeout)
         if new_id is not None:
-            self.fresh_conn(new_id, stype, announced=True)
+            self.connections.fresh(new_id, stype, announced=True)
             return new_id
-        new_id = con_id or self._find_new_socket(stype)
-        self.fresh_conn(new_id, stype, announced=False)
+        new_id = con_id or commands.new_socket_id(self.sockets(), stype)
+        self.connections.fresh(new_id, stype, announced=False)
         return new_id
-
-    def _find_new_socket(self, stype: SocketType) -> int:
-        """Firmware that omits ``connect success``: the newest matching row."""
-        rows = [s for s in self.sockets() if int(s.type) == stype]
-        if not rows:
-            raise ATError("the module said OK but lists no new socket")
-        return max(rows, key=lambda s: s.con_id).con_id
 
     def sockets(self, *, timeout: Wait = DEFAULT) -> list[SocketInfo]:
         """``AT+SOCKET?``: every ConID with its type, status and addresses."""
@@ -178,10 +260,10 @@ class Module(ModuleCore):
 
     def _require(self, con_id: int) -> None:
         """Some firmware silently drops data for an unknown ConID: check it ourselves."""
-        if self.known(con_id):
+        if self.connections.known(con_id):
             return
         if any(s.con_id == con_id for s in self.sockets()):
-            conn = self.conn(con_id)
+            conn = self.connections.conn(con_id)
             conn.type = conn.type or SocketType.TCP_CLIENT
             return
         raise SocketClosed(f"ConID {con_id} does not exist on the module")
@@ -227,7 +309,7 @@ class Module(ModuleCore):
     def read(self, con_id: int, *, timeout: Wait = DEFAULT) -> bytes:
         """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
         packet = self._run(commands.read(con_id), timeout)
-        self.packet_read(con_id, bool(packet))
+        self.connections.packet_read(con_id, bool(packet))
         return packet
 
     def delete(self, con_id: int, *, timeout: Wait = DEFAULT) -> None:
@@ -235,7 +317,7 @@ class Module(ModuleCore):
         try:
             self._run(commands.delete(con_id), timeout)
         finally:
-            self.forget(con_id, SocketClosed(f"ConID {con_id} was deleted"))
+            self.connections.forget(con_id, SocketClosed(f"ConID {con_id} was deleted"))
 
     def set_receive_mode(self, mode: ReceiveMode | int, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETRECVCFG``: passive (default) or active (data comes with the event).
@@ -244,22 +326,11 @@ class Module(ModuleCore):
         once and delivered as active-mode data (events, socket objects), ahead of any
         data received after the switch, so nothing is reordered or left behind."""
         new_mode = ReceiveMode(mode)
-        held = self.announced(every=True) if new_mode == ReceiveMode.ACTIVE else {}
+        held = self.connections.announced(every=True) if new_mode == ReceiveMode.ACTIVE else {}
         self._run(commands.receive_mode(new_mode), timeout)
-        was = self._set_receive_mode(new_mode)
+        was = self.connections.set_receive_mode(new_mode)
         if was == ReceiveMode.PASSIVE and new_mode == ReceiveMode.ACTIVE:
-            for con_id, offset in self.announced().items():
-                offset = held.get(con_id, offset)
-                for _ in range(MAX_QUEUED_READS):
-                    try:
-                        packet = self.read(con_id, timeout=timeout)
-                    except SocketClosed:
-                        break
-                    if not packet:
-                        break
-                    self.store_buffered(con_id, packet, at=offset)
-                    offset += len(packet)
-                    self.publish(SocketData(con_id, len(packet), packet))
+            sockets.deliver_announced(self, held, timeout)
 
     # ---- transparent mode ----------------------------------------------------------------
 
@@ -275,26 +346,38 @@ class Module(ModuleCore):
             f"server with one seed; the module has: {listing or 'no sockets'}"
         )
 
+    @contextlib.contextmanager
     def transparent(
         self, *, udp_mode: UdpServerMode | None = None, timeout: Wait = DEFAULT
-    ) -> contextlib.AbstractContextManager[TransparentStream]:
+    ) -> Iterator[TransparentStream]:
         """``AT+SOCKETTT``: a context manager yielding a file-like stream to the peer;
         leaving it sends ``+++`` with the guard times and waits for the module's OK. The
         next command then waits out ``exit_delay`` (1 s unless the module was given
         another), the quiet the firmware wants after the OK before it reads commands."""
-        from atsock.transparent import transparent_session
+        self.transparent_target()  # a clear error before anything is sent
+        line = b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
+        with transparent_session(self.link, self.command_path, line, timeout=timeout) as stream:
+            yield stream
 
-        return transparent_session(self, udp_mode=udp_mode, timeout=timeout)
-
-    def reset_into_transparent(
-        self, *, timeout: Wait = DEFAULT
-    ) -> contextlib.AbstractContextManager[TransparentStream]:
+    @contextlib.contextmanager
+    def reset_into_transparent(self, *, timeout: Wait = DEFAULT) -> Iterator[TransparentStream]:
         """``AT+RST`` with AT+SOCKETAUTOTT set: waits for the boot to connect and enter
         transparent mode, and yields that stream (left with ``+++`` like
         :meth:`transparent`). The ConID of the connection is 1."""
-        from atsock.transparent import auto_transparent_session
+        config = self.auto_transparent(timeout=timeout)
+        if not config.enabled:
+            raise TransparentError(
+                "AT+SOCKETAUTOTT is off: set it with set_auto_transparent() before resetting "
+                "into it"
+            )
 
-        return auto_transparent_session(self, timeout=timeout)
+        def reset(budget: float) -> None:
+            self.reset(timeout=budget)
+
+        with auto_transparent_session(
+            self.link, self.command_path, config, reset, timeout=timeout
+        ) as stream:
+            yield stream
 
     def set_auto_transparent(
         self, type: SocketType | int, host: str | None, port: int, *, timeout: Wait = DEFAULT
@@ -361,18 +444,7 @@ class Module(ModuleCore):
         """Like :func:`socket.create_connection`, through the module (TCP, TLS or UDP);
         the module's errors as the stdlib's (``ConnectionRefusedError``,
         ``socket.gaierror`` …: :class:`~atsock.SocketError`)."""
-        from atsock.sockets import Socket
-
-        kind = SocketType.TCP_CLIENT
-        if udp or tls:
-            kind = SocketType.UDP_CLIENT if udp else SocketType.SSL_CLIENT
-        try:
-            con_id = self.open_socket(kind, address[0], address[1], timeout=timeout)
-        except CommandError as exc:
-            raise SocketError.of(exc) from None
-        sock = Socket(self, con_id, kind)
-        sock.settimeout(None if timeout is DEFAULT else timeout)
-        return sock
+        return sockets.create_connection(self, address, timeout, tls=tls, udp=udp)
 
     def create_server(
         self, port: int = 0, *, tls: bool = False, timeout: Wait = DEFAULT
@@ -380,32 +452,11 @@ class Module(ModuleCore):
         """A listening TCP (or TLS) socket on the module; ``accept()`` returns one per
         client. Port 0: a free one from the dynamic range (the module has no "any port"
         of its own); ``getsockname()`` says which."""
-        from atsock.sockets import ServerSocket
-
-        kind = SocketType.SSL_SERVER if tls else SocketType.TCP_SERVER
-        candidates = [port] if port else random.sample(DYNAMIC_PORTS, SERVER_PORT_TRIES)
-        for candidate in candidates:
-            try:
-                con_id = self.open_socket(kind, port=candidate, timeout=timeout)
-            except CommandError as exc:
-                if port or exc.code != BIND_FAILED:
-                    raise SocketError.of(exc) from None
-                continue  # taken: the next
-            return ServerSocket(self, con_id, kind, candidate)
-        raise ATError(
-            f"no free port for a server: the module could bind none of {SERVER_PORT_TRIES} "
-            f"tried from {DYNAMIC_PORTS.start}-{DYNAMIC_PORTS.stop - 1}"
-        )
+        return sockets.create_server(self, port, tls=tls, timeout=timeout)
 
     def udp_server(self, port: int) -> Socket:
         """A UDP server socket: it can send only after a peer spoke (and replies to it)."""
-        from atsock.sockets import Socket
-
-        try:
-            con_id = self.open_socket(SocketType.UDP_SERVER, port=port)
-        except CommandError as exc:
-            raise SocketError.of(exc) from None
-        return Socket(self, con_id, SocketType.UDP_SERVER)
+        return sockets.udp_server(self, port)
 
 
 def _name(value: object) -> str:

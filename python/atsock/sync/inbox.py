@@ -2,7 +2,7 @@
 
 The reader thread fills it while nobody reads the stream; a thread reading the stream
 reads the port itself and returns what it read directly, queueing here only what does
-not fit its read or would overtake chunks already queued (see ``ModuleCore.pull``). A
+not fit its read or would overtake chunks already queued (see ``Link.pull``). A
 stream at full speed can hand over a chunk (a pty gives at most 4 KiB) tens of
 thousands of times a second. A ``threading.Condition`` costs a lock allocation per wait and
 several lock round trips per chunk; :class:`Inbox` puts chunks on a

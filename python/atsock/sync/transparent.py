@@ -20,18 +20,17 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from atsock._core import PatternWatch
 from atsock.deadline import DEFAULT, Wait, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
-from atsock.gather import ReadGather
-from atsock.inbox import Inbox
 from atsock.protocol.rules import GUARD_MARGIN
-from atsock.types import UdpServerMode
-
-if TYPE_CHECKING:
-    from atsock.module import Module
+from atsock.sync.command_path import CommandPath
+from atsock.sync.gather import ReadGather
+from atsock.sync.inbox import Inbox
+from atsock.sync.link import Link
+from atsock.types import AutoTransparentConfig
 
 #: Data received and not yet read, above which the reader thread waits (backpressure).
 INBOUND_MAX = 4 << 20
@@ -105,15 +104,16 @@ class EscapeSafeWriter:
 class TransparentStream(io.RawIOBase):
     """Bytes to and from the peer while the module is in transparent mode."""
 
-    def __init__(self, module: Module, timeout: float | None) -> None:
+    def __init__(self, link: Link, commands: CommandPath, timeout: float | None) -> None:
         super().__init__()
-        self._module = module
+        self._link = link
+        self._commands = commands
         self._timeout = timeout
         self._inbox = Inbox(INBOUND_MAX)
         self._eof = False
         self._exiting = False
-        self._writer = EscapeSafeWriter(module.write, module.guard_time)
-        self._gather = ReadGather(module.stream_gather, module.line_rate)
+        self._writer = EscapeSafeWriter(link.write, link.guard_time)
+        self._gather = ReadGather(link.stream_gather, link.line_rate)
         #: what the port reads are given: no gather where it never waits (a line of
         #: unknown rate, or gathering off), so a fast stream's reads skip its bookkeeping
         self._read_gather = self._gather if self._gather.window else None
@@ -134,17 +134,17 @@ class TransparentStream(io.RawIOBase):
     def _attach(self, *, boot: bool = False) -> None:
         """Routes the module's stream data here and arms the framer, before the command
         (``boot``: the reset) whose reply the first data may share a read with."""
-        module = self._module
-        module.transparent_sink = self._inbound
-        module.transparent_end = self._port_gone
-        module.arm_transparent(boot=boot)
+        link = self._link
+        link.transparent_sink = self._inbound
+        link.transparent_end = self._port_gone
+        link.arm_transparent(boot=boot)
 
     def _detach(self) -> None:
         """Entering failed: the module is not streaming, its output is lines again."""
-        module = self._module
-        module.transparent_sink = None
-        module.transparent_end = None
-        module.leave_transparent()
+        link = self._link
+        link.transparent_sink = None
+        link.transparent_end = None
+        link.leave_transparent()
 
     def _begin(self) -> None:
         """The module streams (the protocol sends no commands until the stream is closed)."""
@@ -168,7 +168,7 @@ class TransparentStream(io.RawIOBase):
     def _gave_up(self) -> bool:
         """Stops waiting for room in the inbox: the stream ends, or the module is closing
         (the data is queued already; only the wait for a reader ends)."""
-        return self._exiting or self._eof or self._broken or self._module.closed
+        return self._exiting or self._eof or self._broken or self._link.closed
 
     def _port_gone(self) -> None:
         self._broken = True
@@ -216,7 +216,7 @@ class TransparentStream(io.RawIOBase):
                 continue
             # read the port on this thread (no hand-off from the reader thread); in short
             # waits, so that a stream ended from another thread is noticed soon
-            pulled = self._module.pull(
+            pulled = self._link.pull(
                 PULL_WAIT if remaining is None else min(remaining, PULL_WAIT),
                 sys.maxsize if limit is None else limit,
                 self._read_gather,
@@ -245,21 +245,21 @@ class TransparentStream(io.RawIOBase):
             super().close()
 
     def _exit(self) -> None:
-        module = self._module
-        guard = module.guard_time
+        link = self._link
+        guard = link.guard_time
         self._exiting = True
         self._ended()
-        module.end_pull()  # the exit's OK must not wait for a reader thread's nap
-        budget = guard * 2 * GUARD_MARGIN + (self._timeout or module.timeout)
+        link.end_pull()  # the exit's OK must not wait for a reader thread's nap
+        budget = guard * 2 * GUARD_MARGIN + (self._timeout or link.timeout)
         try:
             # the module counts silence from the last byte it received, not from our write
-            line_empty = max(module.drain(), self._writer.last_write)
+            line_empty = max(link.drain(), self._writer.last_write)
             quiet = line_empty + guard * GUARD_MARGIN - time.monotonic()
             if quiet > 0:
                 time.sleep(quiet)
-            module.write(module.begin_exit())
-            module.drain()
-            exited = module.transparent_exited.wait(wait_time(budget))
+            link.write(link.begin_exit())
+            link.drain()
+            exited = link.transparent_exited.wait(wait_time(budget))
         finally:
             self._release()
         if not exited:
@@ -268,20 +268,20 @@ class TransparentStream(io.RawIOBase):
                     "the module reset during transparent mode (its 'ready' came as stream "
                     "data and it answers commands): every ConID is gone"
                 )
-                module.module_was_reset(reason)
+                link.module_was_reset(reason)
                 raise reason
             raise TransparentError(
                 f"the module did not confirm leaving transparent mode within {budget:g} s "
                 "(no \\r\\nOK\\r\\n after +++)"
             )
-        module.mark_transparent_exit()
+        self._commands.mark_transparent_exit()
 
     def _release(self) -> None:
         """Whatever happened, the driver is no longer streaming: the module is let go."""
-        module = self._module
-        module.transparent_sink = None
-        module.transparent_end = None
-        module.leave_transparent()
+        link = self._link
+        link.transparent_sink = None
+        link.transparent_end = None
+        link.leave_transparent()
         self._eof = True
         self._ended()
 
@@ -289,7 +289,7 @@ class TransparentStream(io.RawIOBase):
         """Probes with ``AT``: any final reply (``OK``, or ``ERROR`` for the ``+++`` the
         module took as the start of a line) means it is in command mode."""
         try:
-            self._module.execute(b"AT", timeout=min(PROBE_TIMEOUT, self._module.timeout))
+            self._commands.execute(b"AT", timeout=min(PROBE_TIMEOUT, self._link.timeout))
         except (CommandError, ModuleReset):
             return True
         except ATError:
@@ -299,16 +299,15 @@ class TransparentStream(io.RawIOBase):
 
 @contextlib.contextmanager
 def transparent_session(
-    module: Module, *, udp_mode: UdpServerMode | None, timeout: Wait
+    link: Link, commands: CommandPath, line: bytes, *, timeout: Wait
 ) -> Iterator[TransparentStream]:
-    """Enters AT+SOCKETTT, yields the stream, leaves with ``+++`` (see the module doc)."""
-    module.transparent_target()  # a clear error before anything is sent
-    stream = TransparentStream(module, None if timeout is DEFAULT else timeout)
-    line = b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
-    module.transparent_exited.clear()
+    """Sends ``line`` (AT+SOCKETTT), yields the stream, leaves with ``+++`` (see the
+    module doc); the caller checked that the module has a connection to stream through."""
+    stream = TransparentStream(link, commands, None if timeout is DEFAULT else timeout)
+    link.transparent_exited.clear()
     stream._attach()
     try:
-        module.execute(line, until_prompt=True, timeout=timeout)
+        commands.execute(line, until_prompt=True, timeout=timeout)
     except BaseException as exc:
         stream._detach()
         if isinstance(exc, CommandError):
@@ -322,21 +321,24 @@ def transparent_session(
 
 
 @contextlib.contextmanager
-def auto_transparent_session(module: Module, *, timeout: Wait) -> Iterator[TransparentStream]:
-    """``AT+RST`` on a module with AT+SOCKETAUTOTT set: the module boots, connects, prints
-    ``connect success``, ``OK`` and ``>`` and is in transparent mode; yields that stream."""
-    config = module.auto_transparent(timeout=timeout)
-    if not config.enabled:
-        raise TransparentError(
-            "AT+SOCKETAUTOTT is off: set it with set_auto_transparent() before resetting into it"
-        )
-    budget = budget_of(timeout, module.timeout)
-    stream = TransparentStream(module, None if timeout is DEFAULT else timeout)
-    module.boot_prompt.clear()
+def auto_transparent_session(
+    link: Link,
+    commands: CommandPath,
+    config: AutoTransparentConfig,
+    reset: Callable[[float], None],
+    *,
+    timeout: Wait,
+) -> Iterator[TransparentStream]:
+    """``reset(budget)`` (AT+RST) on a module with AT+SOCKETAUTOTT set (``config``): the
+    module boots, connects, prints ``connect success``, ``OK`` and ``>`` and is in
+    transparent mode; yields that stream."""
+    budget = budget_of(timeout, link.timeout)
+    stream = TransparentStream(link, commands, None if timeout is DEFAULT else timeout)
+    link.boot_prompt.clear()
     stream._attach(boot=True)  # the boot's '>' may come in the same read as 'ready'
     try:
-        module.reset(timeout=budget)
-        if not module.boot_prompt.wait(wait_time(budget)):
+        reset(budget)
+        if not link.boot_prompt.wait(wait_time(budget)):
             raise TransparentError(
                 f"after the reset the module did not connect to {config.host}:{config.port} "
                 f"and enter transparent mode within {budget:g} s"
@@ -344,7 +346,7 @@ def auto_transparent_session(module: Module, *, timeout: Wait) -> Iterator[Trans
     except BaseException:
         stream._detach()
         raise
-    module.transparent_exited.clear()  # 'ready' set it; the exit waits for the real OK
+    link.transparent_exited.clear()  # 'ready' set it; the exit waits for the real OK
     stream._begin()
     try:
         yield stream

@@ -2,7 +2,7 @@
 
 Paced to a known link rate (at most :data:`LINE_QUEUE` seconds ahead of the line), and
 bounded by a deadline where one is given: a module that stops reading its UART raises
-:class:`~atsock.portio.WriteStalled`, and what it did not take is kept as owed. The
+:class:`~atsock.sync.portio.WriteStalled`, and what it did not take is kept as owed. The
 module waits for those bytes (it is in the middle of a command line or a payload), so
 they go out first, before anything else is written.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import serial
 
 from atsock.errors import ATError
-from atsock.portio import PortWriter, WriteStalled
+from atsock.sync.portio import PortWriter, WriteStalled
 
-log = logging.getLogger("atsock.driver")
+log = logging.getLogger("atsock.sync.link")
 
 #: With a known link rate, how far ahead of the line (seconds) writes may run; with a
 #: ``write_timeout`` they go out in steps of this much data (the timeout must allow about

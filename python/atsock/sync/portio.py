@@ -43,7 +43,7 @@ from typing import Any
 import serial
 from serial.urlhandler import protocol_socket
 
-from atsock.gather import ReadGather
+from atsock.sync.gather import ReadGather
 
 #: Most bytes one read of the port takes (a burst: see :func:`read_burst`).
 CHUNK = 256 * 1024
@@ -133,7 +133,7 @@ class PortReader:
         self, timeout: float | None = None, gather: ReadGather | None = None, size: int = CHUNK
     ) -> bytes:
         """What the port has now, or within ``timeout`` (default ``poll``) seconds; a
-        stream's reader passes its ``gather`` (see :mod:`atsock.gather`) and the ``size``
+        stream's reader passes its ``gather`` (see :mod:`atsock.sync.gather`) and the ``size``
         it can take: the read takes at most that, or :data:`CHUNK_FLOOR` if that is less."""
         limit = self.poll if timeout is None else timeout
         if self._sock is not None or self._fd is not None:

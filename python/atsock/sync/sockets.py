@@ -18,17 +18,48 @@ event.
 from __future__ import annotations
 
 import errno
+import random
 import socket
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 from atsock.deadline import DEFAULT, Wait
 from atsock.errors import ATError, CommandError, SocketClosed, SocketError, Timeout
-from atsock.socketfile import make_file
-from atsock.types import ReceiveMode, SocketInfo, SocketType
+from atsock.sync.connections import Connections
+from atsock.sync.socketfile import make_file
+from atsock.types import ReceiveMode, SocketData, SocketInfo, SocketType
 
-if TYPE_CHECKING:
-    from atsock.module import Module
+#: Ports ``create_server(0)`` picks from (the dynamic range, RFC 6335), and how many.
+DYNAMIC_PORTS = range(49152, 65536)
+SERVER_PORT_TRIES = 16
+#: The firmware's error code for a port it cannot bind.
+BIND_FAILED = 104
+#: Bound on the packets read for one ConID when switching to active receive mode.
+MAX_QUEUED_READS = 1024
+
+
+class SocketModule(Protocol):
+    """What socket objects use of a module (:class:`atsock.Module` is one)."""
+
+    @property
+    def connections(self) -> Connections: ...
+    def send(self, con_id: int, data: bytes, *, timeout: Wait = ...) -> None: ...
+    def read(self, con_id: int, *, timeout: Wait = ...) -> bytes: ...
+    def delete(self, con_id: int, *, timeout: Wait = ...) -> None: ...
+    def sockets(self, *, timeout: Wait = ...) -> list[SocketInfo]: ...
+    def open_socket(
+        self,
+        type: SocketType | int,
+        host: str | None = ...,
+        port: int = ...,
+        *,
+        con_id: int = ...,
+        keep_alive: int = ...,
+        timeout: Wait = ...,
+    ) -> int: ...
+    def turn(self, timeout: Wait = ...) -> AbstractContextManager[None]: ...
+
 
 _S = TypeVar("_S", bound="_ModuleSocket")
 
@@ -47,7 +78,7 @@ class _ModuleSocket:
     family = socket.AF_INET
     proto = 0
 
-    def __init__(self, module: Module, con_id: int, kind: SocketType) -> None:
+    def __init__(self, module: SocketModule, con_id: int, kind: SocketType) -> None:
         self.module = module
         self.con_id = con_id
         #: the module's type of the ConID (``type`` is the stdlib's SOCK_STREAM/SOCK_DGRAM)
@@ -58,7 +89,7 @@ class _ModuleSocket:
         #: file objects from makefile() not closed yet: the ConID lives until the last
         self._io_refs = 0
         #: this connection's bookkeeping: a later connection may reuse the ConID
-        self._conn = module.conn(con_id)
+        self._conn = module.connections.conn(con_id)
 
     def __enter__(self: _S) -> _S:
         return self
@@ -144,7 +175,7 @@ class _ModuleSocket:
 class Socket(_ModuleSocket):
     """One module connection (TCP, TLS, UDP client, UDP server, or an accepted seed)."""
 
-    def __init__(self, module: Module, con_id: int, kind: SocketType) -> None:
+    def __init__(self, module: SocketModule, con_id: int, kind: SocketType) -> None:
         super().__init__(module, con_id, kind)
         self._conn.type = self._conn.type or kind
         self._shut_rd = self._shut_wr = False
@@ -192,10 +223,10 @@ class Socket(_ModuleSocket):
         while True:
             if conn.gone is not None:
                 raise conn.gone
-            data = module.take_buffered(con_id, bufsize)
+            data = module.connections.take_buffered(con_id, bufsize)
             if data:
                 return data
-            passive = module.receive_mode == ReceiveMode.PASSIVE
+            passive = module.connections.receive_mode == ReceiveMode.PASSIVE
             # announced packets wait on the module in either mode (announced while passive)
             if conn.notified > 0 or (passive and conn.peer_closed):
                 # with the module's own timeout: the module hands the packet out with its
@@ -206,7 +237,7 @@ class Socket(_ModuleSocket):
                     if len(packet) > bufsize:
                         if self.kind.is_udp:
                             return packet[:bufsize]  # a datagram's excess is discarded
-                        module.store_buffered(con_id, packet[bufsize:])
+                        module.connections.store_buffered(con_id, packet[bufsize:])
                     return packet[:bufsize]
                 if conn.peer_closed:
                     return b""
@@ -219,7 +250,7 @@ class Socket(_ModuleSocket):
             try:
                 if remaining is not None and remaining <= 0:
                     raise Timeout("")
-                module.wait_conn(
+                module.connections.wait(
                     con_id,
                     lambda c: bool(c.buffer) or c.notified > 0 or c.peer_closed,
                     remaining,
@@ -323,7 +354,7 @@ class Socket(_ModuleSocket):
 class ServerSocket(_ModuleSocket):
     """A TCP or TLS server on the module; :meth:`accept` yields one :class:`Socket` per client."""
 
-    def __init__(self, module: Module, con_id: int, kind: SocketType, port: int) -> None:
+    def __init__(self, module: SocketModule, con_id: int, kind: SocketType, port: int) -> None:
         super().__init__(module, con_id, kind)
         self.port = port
 
@@ -339,7 +370,9 @@ class ServerSocket(_ModuleSocket):
     def accept(self) -> tuple[Socket, tuple[str, int]]:
         """Waits for a client (a seed); returns its socket and address."""
         try:
-            seed_id = self.module.take_seed(self.con_id, self._timeout, expect=self._conn)
+            seed_id = self.module.connections.take_seed(
+                self.con_id, self._timeout, expect=self._conn
+            )
         except Timeout:
             if self._timeout == 0:
                 raise BlockingIOError(errno.EAGAIN, "no client waiting on the module") from None
@@ -347,7 +380,78 @@ class ServerSocket(_ModuleSocket):
         try:
             address = self._remote(seed_id)
         except BaseException:
-            self.module.return_seed(self.con_id, seed_id)  # the client waits for the next accept
+            self.module.connections.return_seed(
+                self.con_id, seed_id
+            )  # the client waits for the next accept
             raise
         kind = SocketType.SSL_SEED if self.kind == SocketType.SSL_SERVER else SocketType.TCP_SEED
         return Socket(self.module, seed_id, kind), address
+
+
+def create_connection(
+    module: SocketModule,
+    address: tuple[str, int],
+    timeout: Wait = DEFAULT,
+    *,
+    tls: bool = False,
+    udp: bool = False,
+) -> Socket:
+    """A connected :class:`Socket` (TCP, TLS or UDP), as :meth:`atsock.Module.create_connection`."""
+    kind = SocketType.TCP_CLIENT
+    if udp or tls:
+        kind = SocketType.UDP_CLIENT if udp else SocketType.SSL_CLIENT
+    try:
+        con_id = module.open_socket(kind, address[0], address[1], timeout=timeout)
+    except CommandError as exc:
+        raise SocketError.of(exc) from None
+    sock = Socket(module, con_id, kind)
+    sock.settimeout(None if timeout is DEFAULT else timeout)
+    return sock
+
+
+def create_server(
+    module: SocketModule, port: int = 0, *, tls: bool = False, timeout: Wait = DEFAULT
+) -> ServerSocket:
+    """A listening :class:`ServerSocket`, as :meth:`atsock.Module.create_server`."""
+    kind = SocketType.SSL_SERVER if tls else SocketType.TCP_SERVER
+    candidates = [port] if port else random.sample(DYNAMIC_PORTS, SERVER_PORT_TRIES)
+    for candidate in candidates:
+        try:
+            con_id = module.open_socket(kind, port=candidate, timeout=timeout)
+        except CommandError as exc:
+            if port or exc.code != BIND_FAILED:
+                raise SocketError.of(exc) from None
+            continue  # taken: the next
+        return ServerSocket(module, con_id, kind, candidate)
+    raise ATError(
+        f"no free port for a server: the module could bind none of {SERVER_PORT_TRIES} "
+        f"tried from {DYNAMIC_PORTS.start}-{DYNAMIC_PORTS.stop - 1}"
+    )
+
+
+def udp_server(module: SocketModule, port: int) -> Socket:
+    """A UDP server :class:`Socket`, as :meth:`atsock.Module.udp_server`."""
+    try:
+        con_id = module.open_socket(SocketType.UDP_SERVER, port=port)
+    except CommandError as exc:
+        raise SocketError.of(exc) from None
+    return Socket(module, con_id, SocketType.UDP_SERVER)
+
+
+def deliver_announced(module: SocketModule, held: dict[int, int], timeout: Wait) -> None:
+    """The module went from passive to active receive mode: the packets it announced
+    before are read now and delivered as active-mode data (buffered for the socket
+    objects at the offset ``held`` says, and published), ahead of any data after."""
+    conns = module.connections
+    for con_id, offset in conns.announced().items():
+        offset = held.get(con_id, offset)
+        for _ in range(MAX_QUEUED_READS):
+            try:
+                packet = module.read(con_id, timeout=timeout)
+            except SocketClosed:
+                break
+            if not packet:
+                break
+            conns.store_buffered(con_id, packet, at=offset)
+            offset += len(packet)
+            conns.publish(SocketData(con_id, len(packet), packet))

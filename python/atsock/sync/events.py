@@ -1,7 +1,9 @@
-"""A bounded, thread-safe queue for the module's events (parsed by :mod:`atsock.protocol.urcs`)."""
+"""Where the module's events go (parsed by :mod:`atsock.protocol.urcs`): a bounded,
+thread-safe queue, and callbacks run on a dispatcher thread of their own."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -9,9 +11,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from atsock.errors import Timeout
-from atsock.types import Event
+from atsock.types import Event, ModuleRestarted
 
 E = TypeVar("E", bound=Event)
+EventCallback = Callable[[Event], None]
+
+log = logging.getLogger(__name__)
 
 
 class EventQueue:
@@ -70,3 +75,47 @@ class EventQueue:
     def __len__(self) -> int:
         with self._cond:
             return len(self._items)
+
+
+class EventRouter:
+    """Hands each event to :attr:`queue` (``Module.events``) and to the callbacks."""
+
+    def __init__(self, maxlen: int) -> None:
+        self.queue = EventQueue(maxlen)
+        self._callbacks: list[EventCallback] = []
+        self._callback_queue: EventQueue | None = None
+        self._closing = False
+
+    def publish(self, event: Event) -> None:
+        self.queue.put(event)
+        if self._callback_queue is not None:
+            self._callback_queue.put(event)
+
+    def on_event(self, callback: EventCallback) -> None:
+        """Calls ``callback(event)`` for every event, on a dispatcher thread of its own
+        (so a callback may run module commands)."""
+        self._callbacks.append(callback)
+        if self._callback_queue is None:
+            self._callback_queue = EventQueue()
+            threading.Thread(target=self._run_callbacks, name="atsock-events", daemon=True).start()
+
+    def close(self) -> None:
+        """Ends the dispatcher thread (after the callback running now, if any)."""
+        self._closing = True
+        if self._callback_queue is not None:
+            self._callback_queue.put(ModuleRestarted())  # wakes it; it sees _closing
+
+    def _run_callbacks(self) -> None:
+        assert self._callback_queue is not None
+        while not self._closing:
+            try:
+                event = self._callback_queue.get(timeout=0.2)
+            except TimeoutError:
+                continue
+            if self._closing:
+                return
+            for callback in list(self._callbacks):
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("event callback %r failed", callback)
