@@ -88,8 +88,10 @@ def test_a_late_prompt_asks_for_its_payload() -> None:
     (prompt,) = frames(b">")
     assert protocol.on_frame(prompt) == [
         Note(f"unsolicited {prompt!r}", warning=False),
-        WriteLatePayload((b"abc", False)),
+        WriteLatePayload(),
     ]
+    assert protocol.data_to_send() == (b"abc", False)  # exactly its payload, once
+    assert protocol.data_to_send() == (b"", False)
 
 
 def test_an_auto_transparent_boot_connects_then_streams_and_the_exit_ends_it() -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from atsock import ModuleReset
 from atsock.protocol.exchange import Pending
+from atsock.protocol.gate import RESYNC_QUIET
 from atsock.protocol.machine import (
-    RESYNC_QUIET,
     FramingFailed,
     ModuleProtocol,
     Note,
@@ -196,14 +196,15 @@ def test_a_send_awaits_its_prompt_then_its_final() -> None:
 def test_a_late_prompt_takes_exactly_the_payload_then_its_ok_comes_late() -> None:
     protocol = ModuleProtocol()
     pending = sent(protocol, b"AT+SOCKETSEND=1,3", wants_prompt=True)
-    claimed, streams = protocol.exchange.gave_up(
+    streams = protocol.give_up(
         pending, payload=b"abc", payload_sent=False, secret=False, until_prompt=False
     )
     protocol.timeout(5.0)
-    assert claimed is None and not streams
+    assert protocol.data_to_send() == (b"", False) and not streams
     assert protocol.command_state is CommandState.LATE_PROMPT_DUE
     actions = protocol.receive_data(b">", 5.5)
-    assert WriteLatePayload((b"abc", False)) in actions
+    assert WriteLatePayload() in actions
+    assert protocol.data_to_send() == (b"abc", False)
     protocol.exchange.resync = False  # (the next command waited for a quiet line)
     assert protocol.command_state is CommandState.LATE_REPLY_DUE
     protocol.receive_data(b"\r\nOK\r\n", 5.6)
@@ -214,10 +215,8 @@ def test_a_prompt_as_the_wait_gives_up_is_claimed_at_once() -> None:
     protocol = ModuleProtocol()
     pending = sent(protocol, b"AT+SOCKETSEND=1,2", wants_prompt=True)
     protocol.receive_data(b">", 1.0)
-    claimed, _ = protocol.exchange.gave_up(
-        pending, payload=b"hi", payload_sent=False, secret=True, until_prompt=False
-    )
-    assert claimed == (b"hi", True)
+    protocol.give_up(pending, payload=b"hi", payload_sent=False, secret=True, until_prompt=False)
+    assert protocol.data_to_send() == (b"hi", True)
     assert protocol.exchange.late_payload is None and protocol.exchange.late_written
 
 
@@ -229,7 +228,8 @@ def test_bytes_after_a_missed_prompt_make_it_ambiguous_until_padded() -> None:
     )
     protocol.exchange.wrote(3)  # (AT\r of an unrelated line went out)
     assert protocol.command_state is CommandState.PROMPT_AMBIGUOUS
-    assert protocol.exchange.padding() == 2  # the module may still read 2 payload bytes
+    protocol.pad()
+    assert protocol.data_to_send() == (b"\n\n", False)  # it may still read 2 payload bytes
     assert protocol.receive_data(b">", 2.0) == [Note("unsolicited <Frame prompt>", warning=False)]
     assert protocol.exchange.late_payload is None  # never matched to the payload
 
@@ -265,7 +265,6 @@ def test_a_partial_frame_is_dropped_only_after_a_quiet_line() -> None:
     (note,) = protocol.timeout(1.0 + RESYNC_QUIET)
     assert isinstance(note, Note) and "never finished" in note.text
     assert not protocol.framer.pending
-    assert protocol.resync_until(started=0.0) == 1.0 + RESYNC_QUIET
 
 
 def test_the_stray_prompt_of_a_timed_out_tt_means_the_module_streams() -> None:

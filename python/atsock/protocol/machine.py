@@ -17,14 +17,11 @@ from typing import Union
 from atsock._core import Frame, FramingError, ResponseFramer
 from atsock.errors import ModuleReset
 from atsock.protocol.conns import ConnTable, in_range
-from atsock.protocol.exchange import Exchange, LatePayload
+from atsock.protocol.exchange import Exchange, LatePayload, Pending
+from atsock.protocol.gate import RESYNC_QUIET, Gate, Refuse, SendGate
 from atsock.protocol.state import CommandState, Mode, ModeState, command_state
 from atsock.protocol.urcs import parse_event
 from atsock.types import Event
-
-#: Silence on the line after which a partial frame left behind by a timed-out command is
-#: taken for a lie (a declared length longer than what came) and dropped (resync).
-RESYNC_QUIET = 0.1
 
 
 class StreamData:
@@ -55,9 +52,8 @@ class Publish:
 
 @dataclass(frozen=True)
 class WriteLatePayload:
-    """A timed-out send's late ``>`` came: write exactly its payload, before anything."""
-
-    payload: LatePayload
+    """A timed-out send's late ``>`` came: :meth:`ModuleProtocol.data_to_send` holds
+    exactly its payload, to be written before anything else."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +95,10 @@ class ModuleProtocol:
         self.exchange = Exchange()
         self.conns = ConnTable()
         self.modes = ModeState()
+        #: when the next command may go out (the timed rules: post-exit quiet, resync)
+        self.gate = SendGate()
+        #: bytes the module must get before anything else (see data_to_send)
+        self._outbox: list[LatePayload] = []
         #: when the module last printed anything (the ``now`` of the last receive_data)
         self.last_rx = 0.0
 
@@ -167,7 +167,8 @@ class ModuleProtocol:
         if outcome.note is not None:
             actions.append(Note(outcome.note))
         if outcome.claimed is not None:
-            actions.append(WriteLatePayload(outcome.claimed))
+            self._outbox.append(outcome.claimed)
+            actions.append(WriteLatePayload())
         return actions
 
     def _on_urc(self, event: Event) -> list[Action]:
@@ -202,10 +203,69 @@ class ModuleProtocol:
             return [Note(f"dropping {stuck} bytes of a frame the module never finished (resync)")]
         return []
 
-    def resync_until(self, started: float) -> float:
-        """Until when the next command waits for a quiet line after a command that failed
-        unanswered (the late reply is then taken for what it is)."""
-        return max(self.last_rx, started) + RESYNC_QUIET
+    def next_deadline(self, now: float) -> float | None:
+        """When the state next changes by itself, with nothing printed (a front-end
+        waiting to send asks :meth:`check_send` again then); None: only data changes it."""
+        return self.gate.next_deadline(now, self.last_rx)
+
+    # ---- what the host sends --------------------------------------------------------------
+
+    def check_send(self, line: bytes, *, takes_prompt: bool, now: float) -> Gate:
+        """Whether command ``line`` may go out at ``now`` (see :mod:`atsock.protocol.gate`);
+        ``takes_prompt``: a payload or a stream follows its ``>``."""
+        if not self.may_send(line):
+            return Refuse("the module is in transparent mode: close the stream first")
+        return self.gate.check(
+            self.exchange, line, takes_prompt=takes_prompt, now=now, last_rx=self.last_rx
+        )
+
+    def give_up(
+        self,
+        pending: Pending,
+        *,
+        payload: bytes | None,
+        payload_sent: bool,
+        secret: bool,
+        until_prompt: bool,
+    ) -> bool:
+        """The command's wait ended in a timeout (then call :meth:`timeout` unless the
+        module streams). Returns whether it streams: AT+SOCKETTT's '>' came as the wait
+        gave up. A send's '>' that came as it gave up claims its payload for
+        :meth:`data_to_send`."""
+        claimed, streaming = self.exchange.gave_up(
+            pending,
+            payload=payload,
+            payload_sent=payload_sent,
+            secret=secret,
+            until_prompt=until_prompt,
+        )
+        if claimed is not None:
+            self._outbox.append(claimed)
+        return streaming
+
+    def pad(self) -> None:
+        """Before a reset: the payload bytes the module may still be reading or about to
+        read (a send's '>' still due or ambiguous) are owed as LF bytes (blank lines if
+        it is not reading a payload), so that the next line is a command."""
+        owed = self.exchange.padding()
+        if owed:
+            self._outbox.append((b"\n" * owed, False))
+
+    def data_to_send(self) -> tuple[bytes, bool]:
+        """The bytes the module must get before anything else (a late payload its '>'
+        claimed, padding before a reset), and whether any of them is secret; taken."""
+        if not self._outbox:
+            return b"", False
+        data = b"".join(part for part, _ in self._outbox)
+        secret = any(hidden for _, hidden in self._outbox)
+        self._outbox.clear()
+        return data, secret
+
+    def send(self, pending: Pending, *, secret_rx: bool = False) -> bytes:
+        """``pending`` goes out (after :meth:`check_send` said Go): it is the command in
+        flight (``secret_rx``: its reply or echo is secret); returns the bytes to write."""
+        self.exchange.start(pending, secret_rx=secret_rx)
+        return pending.line + b"\r\n"
 
     # ---- transparent mode ----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from atsock.deadline import DEFAULT, Wait, budget_of, wait_time
 from atsock.errors import ATError, CommandError, Timeout
 from atsock.protocol.commands import Command
 from atsock.protocol.exchange import Pending, command_name
+from atsock.protocol.gate import Go, Hold, Refuse
 from atsock.protocol.rules import GUARD_MARGIN
 from atsock.sync.link import Link
 from atsock.sync.portio import WriteStalled
@@ -27,8 +28,6 @@ from atsock.sync.turns import Turns
 
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
-#: Longest the next command waits for the late reply of one that failed unanswered.
-RESYNC_WAIT = 0.5
 
 R = TypeVar("R")
 
@@ -39,10 +38,9 @@ class CommandPath:
     def __init__(self, link: Link, *, exit_delay: float) -> None:
         self._link = link
         self._cond = link.cond
+        self._protocol = link.protocol
         self._x = link.protocol.exchange
-        #: quiet the firmware wants after leaving transparent mode (seconds)
-        self.exit_delay = exit_delay
-        self._exit_time = 0.0
+        self._protocol.gate.exit_delay = exit_delay
         #: one command at a time, callers first come first served (see atsock.sync.turns)
         self._turns = Turns()
 
@@ -58,9 +56,15 @@ class CommandPath:
         )
         return command.parse(reply.frames)
 
+    @property
+    def exit_delay(self) -> float:
+        """Quiet the firmware wants after leaving transparent mode (seconds)."""
+        return self._protocol.gate.exit_delay
+
     def mark_transparent_exit(self) -> None:
         """The module left transparent mode: the next command waits out ``exit_delay``."""
-        self._exit_time = time.monotonic() + self.exit_delay
+        with self._cond:
+            self._protocol.gate.stream_left(time.monotonic())
 
     def execute(
         self,
@@ -87,15 +91,10 @@ class CommandPath:
         with self._command_turn(line, deadline, budget):
             # checked under the lock: a command queued behind AT+SOCKETTT must not go out
             # once the module streams (its line would reach the peer as data)
-            if not self._link.protocol.may_send(line):
+            if not self._protocol.may_send(line):
                 raise ATError("the module is in transparent mode: close the stream first")
             self._pay_owed(line, deadline, budget)
-            self._settle(deadline)
-            if payload is not None or until_prompt:
-                self._await_late_prompt(deadline, budget)
-            elif line != b"AT+RST":  # (a reset pads what the module may wait for)
-                self._await_prompt_settled(line, deadline, budget)
-                self._await_late_reply(line, deadline, budget)
+            self._await_gate(line, payload is not None or until_prompt, deadline, budget)
             if time.monotonic() >= deadline:  # a reply could not come in time: not sent
                 raise Timeout(f"{command_name(line)}: not sent, its {budget:g} s ran out first")
             after_busy = False
@@ -109,10 +108,10 @@ class CommandPath:
                     opens_socket=line.startswith(b"AT+SOCKET="),
                 )
                 with self._cond:  # (the echo of a secret line repeats it)
-                    self._x.start(pending, secret_rx=secret_reply or secret_line)
+                    data = self._protocol.send(pending, secret_rx=secret_reply or secret_line)
                 payload_sent = False
                 try:
-                    self._write_in_time(line + b"\r\n", secret_line, deadline, budget, line)
+                    self._write_in_time(data, secret_line, deadline, budget, line)
                     if payload is not None or until_prompt:
                         self._wait(pending, deadline, budget, lambda p: p.prompted)
                         if until_prompt and pending.prompted:
@@ -125,18 +124,19 @@ class CommandPath:
                     if payload is not None:
                         exc.sent = len(payload) if payload_sent else 0
                     with self._cond:  # one decision, with the reader thread held off
-                        claimed, streaming = self._x.gave_up(
+                        streaming = self._protocol.give_up(
                             pending,
                             payload=payload,
                             payload_sent=payload_sent,
                             secret=secret,
                             until_prompt=until_prompt,
                         )
-                        if claimed is not None:  # its '>' came as the wait gave up
+                        late, late_secret = self._protocol.data_to_send()
+                        if late:  # its '>' came as the wait gave up
                             self._link.line.lock.acquire()
                         self._cond.notify_all()
-                    if claimed is not None:
-                        self._link.send_late_payload(*claimed)
+                    if late:
+                        self._link.send_late_payload(late, late_secret)
                     if streaming:  # the module entered transparent mode as the wait gave up
                         return pending
                     self._timed_out()
@@ -182,46 +182,30 @@ class CommandPath:
                 f"of an earlier command within {budget:g} s (is the peer not reading?)"
             ) from None
 
-    def _await_late_reply(self, line: bytes, deadline: float, budget: float) -> None:
-        """The reply of a command whose bytes went out late (a stalled write's rest, a
-        late payload) is waited for: it would be taken for this one's."""
-        self._wait_while(
-            self._x.late_reply_due,
-            deadline,
-            f"{command_name(line)}: not sent, the module has not answered an earlier "
-            f"command it took late within {budget:g} s",
-        )
-
-    def _wait_while(self, busy: Callable[[], bool], deadline: float, why: str) -> None:
-        """Waits while ``busy()`` (checked with ``_cond`` held); Timeout(why) at the
-        deadline."""
-        with self._cond:
-            while busy():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise Timeout(why)
-                self._cond.wait(wait_time(remaining))
-
-    def _settle(self, deadline: float) -> None:
-        """Before a command line goes out: the module is taken out of a transparent mode
-        it entered late, keeps its quiet after leaving transparent mode, and a late reply
-        of a command that timed out is waited for (briefly)."""
-        for _ in range(2):  # (a late '>' may come while the late reply is waited for)
-            if self._x.tt_stray:
-                self._leave_stray_transparent()
-            wait = self._exit_time - time.monotonic()
-            if wait > 0:  # the firmware wants quiet after leaving transparent mode
-                time.sleep(wait)
-            self._await_resync(deadline)
-            if not self._x.tt_stray:
-                return
+    def _await_gate(self, line: bytes, takes_prompt: bool, deadline: float, budget: float) -> None:
+        """Waits until the protocol lets ``line`` go out (see :mod:`atsock.protocol.gate`):
+        an earlier command's late reply or prompt, the quiet after transparent mode; takes
+        a module that streams by mistake back to command mode. Fails at the deadline."""
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                gate = self._protocol.check_send(line, takes_prompt=takes_prompt, now=now)
+                if isinstance(gate, Go):
+                    return
+                if isinstance(gate, Refuse):
+                    raise ATError(f"{command_name(line)}: not sent, {gate.message}")
+                if isinstance(gate, Hold):
+                    if now >= deadline:
+                        error = ATError if gate.refuse else Timeout
+                        raise error(gate.message(line, budget))
+                    self._cond.wait(wait_time(min(gate.until, deadline) - now))
+                    continue
+            self._leave_stray_transparent()
 
     def _leave_stray_transparent(self) -> None:
         """The module entered transparent mode after its AT+SOCKETTT timed out (the
         stream was never handed out): ``+++`` with the guard-time silence around it takes
         it back to command mode; the next command waits for its OK and the exit delay."""
-        with self._cond:
-            self._x.tt_stray = False
         silence = self._link.guard_time * GUARD_MARGIN
         self._link.drain()
         time.sleep(silence)
@@ -229,8 +213,7 @@ class CommandPath:
         self._link.drain()
         time.sleep(silence)
         with self._cond:
-            self._x.timed_out()  # its '\r\nOK\r\n' is still to come
-        self.mark_transparent_exit()
+            self._protocol.gate.stray_left(self._x, time.monotonic())
 
     @contextlib.contextmanager
     def _command_turn(self, line: bytes, deadline: float, budget: float) -> Iterator[None]:
@@ -254,64 +237,10 @@ class CommandPath:
         with self._command_turn(b"a turn", time.monotonic() + budget, budget):
             yield
 
-    def _await_late_prompt(self, deadline: float, budget: float) -> None:
-        """A command that takes a payload is sent only once no earlier send may still
-        prompt: otherwise its '>' could be the earlier one's, and its payload would reach
-        the module while it reads command lines — data turned into commands."""
-        with self._cond:
-            # also the final reply of a command that timed out: taken for this command's
-            # it would end the wait for our '>' with the payload never sent
-            x = self._x
-            while (x.late_payload is not None or x.late_reply_due()) and not x.prompt_ambiguous:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(wait_time(remaining))
-            if x.late_reply_due() and not x.prompt_ambiguous:
-                raise Timeout(
-                    "an earlier command that timed out is still unanswered; no payload is "
-                    f"sent until its reply comes or the module is reset (waited {budget:g} s)"
-                )
-            if self._x.late_payload is not None or self._x.prompt_ambiguous:
-                raise ATError(
-                    "an earlier send timed out before the module's '>' prompt, and the module "
-                    "may still take the next bytes as its payload; no payload is sent until "
-                    "it is reset (Module.reset()) or its late prompt comes "
-                    f"(waited {budget:g} s)"
-                )
-
-    def _await_prompt_settled(self, line: bytes, deadline: float, budget: float) -> None:
-        """A command line goes out only once no earlier send may still prompt: after a
-        late '>' the module would take the line as that send's payload (sent to the peer,
-        the command lost)."""
-        self._wait_while(
-            self._x.prompt_unsettled,
-            deadline,
-            f"{command_name(line)}: not sent, an earlier send timed out before the "
-            "module's '>' prompt and the module may still take the next bytes as its "
-            f"payload (waited {budget:g} s for that prompt; Module.reset() starts afresh)",
-        )
-
-    def _await_resync(self, deadline: float) -> None:
-        """After a command that failed unanswered, waits (once, briefly) for its late
-        reply or a quiet line, so that reply is not taken for the next command's."""
-        with self._cond:
-            if not self._x.resync:
-                return
-            self._x.resync = False
-            started = time.monotonic()
-            limit = min(deadline, started + RESYNC_WAIT)
-            while self._x.orphaned and not self._x.tt_stray:
-                now = time.monotonic()
-                quiet_until = self._link.protocol.resync_until(started)
-                if now >= quiet_until or now >= limit:
-                    return
-                self._cond.wait(min(quiet_until, limit) - now)
-
     def _timed_out(self) -> None:
         """A command got no (complete) reply: the protocol decides what may still come."""
         with self._cond:
-            actions = self._link.protocol.timeout(time.monotonic())
+            actions = self._protocol.timeout(time.monotonic())
         for action in actions:
             self._link.carry_out(action)
 

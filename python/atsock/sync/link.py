@@ -108,6 +108,8 @@ class Link:
         self.protocol = ModuleProtocol()
         self._x = self.protocol.exchange
         self._ready_seen = threading.Event()
+        #: a late payload taken from the protocol, with the write lock, for the reader
+        self._late: tuple[bytes, bool] = (b"", False)
         self._dead: BaseException | None = None
         self._closing = False
         #: set by the transparent stream while it owns the port: takes each chunk of
@@ -297,8 +299,9 @@ class Link:
                 self.router.publish(action.event)
             elif isinstance(action, WriteLatePayload):
                 # nothing else may be written first: the write lock is taken before
-                # _cond is let go (no thread holding it ever waits for _cond)
+                # the condition is let go (no thread holding it ever waits for that)
                 self.line.lock.acquire()
+                self._late = self.protocol.data_to_send()
             elif isinstance(action, Rebooted):
                 self.line.drop_owed()  # the rebooted module waits for nothing
                 self._after_reset(expected=action.expected)
@@ -309,7 +312,8 @@ class Link:
         """What an action asks of the front-end outside the lock (I/O, waking threads)."""
         if isinstance(action, WriteLatePayload):
             log.warning("late prompt of a timed-out send: writing its payload now")
-            self.send_late_payload(*action.payload)
+            (late, secret), self._late = self._late, (b"", False)
+            self.send_late_payload(late, secret)
         elif isinstance(action, Rebooted):
             self.transparent_exited.set()
             self._ready_seen.set()
@@ -354,10 +358,11 @@ class Link:
         the module may be reading or about to read (with LF bytes, blank lines if it is
         not), so the next line is a command."""
         with self.cond:
-            owed = self._x.padding()
-        if owed:
-            log.warning("padding %d payload bytes the module may still expect", owed)
-            self.write(b"\n" * owed)
+            self.protocol.pad()
+            padding, _ = self.protocol.data_to_send()
+        if padding:
+            log.warning("padding %d payload bytes the module may still expect", len(padding))
+            self.write(padding)
 
     def expect_ready(self) -> None:
         with self.cond:
