@@ -14,7 +14,7 @@ import time
 import pytest
 
 import atsock
-from atsock.sync.module import SEND_CHUNK, send_step
+from atsock.protocol.commands import SEND_CHUNK, send_step
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from driver_fixtures import ModuleFactory, open_module
 from fake_module import FakeModule

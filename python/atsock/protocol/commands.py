@@ -286,3 +286,18 @@ def new_socket_id(rows: list[SocketInfo], stype: SocketType) -> int:
     if not matching:
         raise ATError("the module said OK but lists no new socket")
     return max(matching, key=lambda s: s.con_id).con_id
+
+
+#: SOCKETSEND payloads larger than this go as several commands.
+SEND_CHUNK = 64 * 1024
+#: On a line of known rate a send's commands are cut to about this much line time, so
+#: other threads' commands (a recv's AT+SOCKETREAD) get a turn that often.
+SEND_SLICE = 0.25
+
+
+def send_step(line_rate: float | None) -> int:
+    """Bytes per AT+SOCKETSEND of a long send: :data:`SEND_SLICE` of line time, in whole
+    1024-byte packets, at most :data:`SEND_CHUNK` (that, where the rate is unknown)."""
+    if not line_rate:
+        return SEND_CHUNK
+    return max(1024, min(SEND_CHUNK, int(line_rate * SEND_SLICE) // 1024 * 1024))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from atsock._core import Frame
+from atsock.errors import CommandError
 
 
 def command_name(line: bytes) -> str:
@@ -42,6 +43,22 @@ class Pending:
     @property
     def name(self) -> str:
         return command_name(self.line)
+
+
+def check_reply(pending: Pending) -> Pending:
+    """A finished command's outcome: ``pending``, or the error it ended in (what garbled
+    its reply, a reset, :class:`~atsock.CommandError` for ``ERROR``)."""
+    final = pending.final
+    assert final is not None
+    if pending.failure is not None:
+        raise pending.failure
+    if final.kind == "error":
+        detail = next(
+            (f.text for f in pending.frames if f.text and f.text.startswith("Unknown cmd")),
+            None,
+        )
+        raise CommandError(pending.name, final.code, detail)
+    return pending
 
 
 #: A late payload claimed by a late ``>``: its bytes and whether they are secret.

@@ -227,11 +227,13 @@ class ModuleProtocol:
         payload_sent: bool,
         secret: bool,
         until_prompt: bool,
+        abandon: bool = False,
     ) -> bool:
         """The command's wait ended in a timeout (then call :meth:`timeout` unless the
         module streams). Returns whether it streams: AT+SOCKETTT's '>' came as the wait
-        gave up. A send's '>' that came as it gave up claims its payload for
-        :meth:`data_to_send`."""
+        gave up (``abandon``: the caller will not use that stream, so the next command
+        first takes the module back with ``+++``). A send's '>' that came as it gave up
+        claims its payload for :meth:`data_to_send`."""
         claimed, streaming = self.exchange.gave_up(
             pending,
             payload=payload,
@@ -241,6 +243,10 @@ class ModuleProtocol:
         )
         if claimed is not None:
             self._outbox.append(claimed)
+        if streaming and abandon:
+            self.exchange.tt_stray = True
+            self.leave_transparent()
+            return False
         return streaming
 
     def pad(self) -> None:

@@ -17,9 +17,9 @@ from typing import TypeVar
 
 from atsock._core import FramingError
 from atsock.deadline import DEFAULT, Wait, budget_of, wait_time
-from atsock.errors import ATError, CommandError, Timeout
+from atsock.errors import ATError, Timeout
 from atsock.protocol.commands import Command
-from atsock.protocol.exchange import Pending, command_name
+from atsock.protocol.exchange import Pending, check_reply, command_name
 from atsock.protocol.gate import Go, Hold, Refuse
 from atsock.protocol.rules import GUARD_MARGIN
 from atsock.sync.link import Link
@@ -152,7 +152,7 @@ class CommandPath:
                     continue
                 with self._cond:
                     self._x.answered()
-                return self._finish(pending)
+                return check_reply(pending)
 
     def _write_in_time(
         self, data: bytes, secret: bool, deadline: float, budget: float, line: bytes
@@ -256,16 +256,3 @@ class CommandPath:
                 if remaining <= 0:
                     raise Timeout(f"{pending.name}: no reply from the module within {budget:g} s")
                 self._cond.wait(wait_time(remaining))
-
-    def _finish(self, pending: Pending) -> Pending:
-        final = pending.final
-        assert final is not None
-        if pending.failure is not None:
-            raise pending.failure
-        if final.kind == "error":
-            detail = next(
-                (f.text for f in pending.frames if f.text and f.text.startswith("Unknown cmd")),
-                None,
-            )
-            raise CommandError(pending.name, final.code, detail)
-        return pending

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import serial
 
@@ -45,22 +45,6 @@ from atsock.types import (
     SocketType,
     UdpServerMode,
 )
-
-#: SOCKETSEND payloads larger than this go as several commands.
-SEND_CHUNK = 64 * 1024
-#: On a line of known rate a send's commands are cut to about this much line time, so
-#: other threads' commands (a recv's AT+SOCKETREAD) get a turn that often.
-SEND_SLICE = 0.25
-
-R = TypeVar("R")
-
-
-def send_step(line_rate: float | None) -> int:
-    """Bytes per AT+SOCKETSEND of a long send: :data:`SEND_SLICE` of line time, in whole
-    1024-byte packets, at most :data:`SEND_CHUNK` (that, where the rate is unknown)."""
-    if not line_rate:
-        return SEND_CHUNK
-    return max(1024, min(SEND_CHUNK, int(line_rate * SEND_SLICE) // 1024 * 1024))
 
 
 class Module:
@@ -270,8 +254,8 @@ class Module:
 
     def send(self, con_id: int, data: bytes, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETSEND``: any bytes, any length, sent as several commands (≤ 64 KiB,
-        or about :data:`SEND_SLICE` of line time each) that let other threads' commands
-        in between, first come first served.
+        or about :data:`~atsock.protocol.commands.SEND_SLICE` of line time each) that
+        let other threads' commands in between, first come first served.
 
         ``timeout`` bounds each command, the time its payload takes on the line
         (``link_rate``, or else the port's baud rate) added: a module that stops taking
@@ -280,7 +264,7 @@ class Module:
         once begun goes out in full, if need be before the next command)."""
         self._require(con_id)
         rate = self.link_rate or (getattr(self.serial, "baudrate", 0) or 0) / 10
-        step = send_step(self.line_rate)
+        step = commands.send_step(self.line_rate)
         view = memoryview(data)
         for start in range(0, len(view), step):
             chunk = bytes(view[start : start + step])

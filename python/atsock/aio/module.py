@@ -1,0 +1,378 @@
+"""``AsyncModule``: every command of the TCP/IP AT command set as a coroutine.
+
+The twin of :class:`atsock.Module`: the same methods, arguments, results and typed
+errors, each awaited. The commands are the same :mod:`atsock.protocol.commands` (their
+lines, escaping and reply parsers) and the protocol rules are the same
+:class:`~atsock.protocol.machine.ModuleProtocol`; only the I/O is the event loop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Generator
+from typing import Any
+
+import serial
+
+from atsock.aio.command_path import AsyncCommandPath
+from atsock.aio.link import AsyncEvents, AsyncLink
+from atsock.aio.port import close_quietly
+from atsock.aio.streams import Handler, ModuleServer, open_connection, start_server
+from atsock.deadline import DEFAULT, Wait, budget_of
+from atsock.errors import SocketClosed, Timeout
+from atsock.protocol import commands
+from atsock.protocol.state import Mode
+from atsock.sync.sockets import MAX_QUEUED_READS
+from atsock.types import (
+    AutoTransparentConfig,
+    CertKind,
+    Event,
+    ReceiveMode,
+    SocketData,
+    SocketInfo,
+    SocketType,
+)
+
+
+class AsyncModule:
+    """A Wi-Fi module on a serial port, driven from asyncio (see :func:`open_module`)."""
+
+    def __init__(
+        self,
+        port: serial.SerialBase,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        timeout: float | None = 5.0,
+        guard_time: float | None = None,
+        exit_delay: float = 1.0,
+        max_events: int = 10_000,
+    ) -> None:
+        #: the port, read and written by the loop, and the protocol machine
+        self.link = AsyncLink(
+            port, loop, timeout=timeout, guard_time=guard_time, max_events=max_events
+        )
+        #: commands one at a time, callers in turn (raw lines: ``command_path.execute``)
+        self.command_path = AsyncCommandPath(self.link, exit_delay=exit_delay)
+        self._run = self.command_path.run
+        self._table = self.link.protocol.conns
+
+    async def __aenter__(self) -> AsyncModule:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<atsock.aio.AsyncModule on {self.serial.name!r}>"
+
+    async def aclose(self) -> None:
+        """Stops reading and closes the port (idempotent); waiting calls fail."""
+        if self.link.closed:
+            return
+        self.link.close()
+        await asyncio.to_thread(close_quietly, self.link.serial)
+
+    @property
+    def closed(self) -> bool:
+        return self.link.closed
+
+    @property
+    def serial(self) -> serial.SerialBase:
+        return self.link.serial
+
+    @property
+    def timeout(self) -> float:
+        """Every command's default timeout (seconds; ``math.inf`` if given as None)."""
+        return self.link.timeout
+
+    @property
+    def guard_time(self) -> float:
+        return self.link.guard_time
+
+    @property
+    def mode(self) -> Mode:
+        return self.link.protocol.mode
+
+    @property
+    def receive_mode(self) -> ReceiveMode:
+        return self._table.receive_mode
+
+    @property
+    def framing_errors(self) -> int:
+        return self.link.framing_errors
+
+    @property
+    def event_queue(self) -> AsyncEvents:
+        """The module's events, oldest first (bounded: the oldest is dropped when full)."""
+        return self.link.events
+
+    async def events(self, timeout: float | None = None) -> AsyncIterator[Event]:
+        """The module's typed events as they come (``async for event in m.events()``);
+        with ``timeout``, ends after that long without one."""
+        while True:
+            try:
+                yield await self.link.events.get(timeout)
+            except Timeout:
+                return
+
+    def dropped(self, con_id: int | None = None) -> int:
+        """Received bytes thrown away for ``con_id`` (all if None): nobody read them."""
+        return self._table.dropped_total if con_id is None else self._table.dropped(con_id)
+
+    def turn(self, timeout: Wait = DEFAULT) -> Any:
+        """Holds the module for several commands of this task: ``async with m.turn():``."""
+        return self.command_path.turn(timeout)
+
+    # ---- basics ----------------------------------------------------------------------------
+
+    async def command(self, line: str, *, timeout: Wait = DEFAULT) -> list[str]:
+        """Sends any command line; returns its information lines (raises on ERROR)."""
+        return await self._run(commands.any_line(line), timeout)
+
+    async def at(self, *, timeout: Wait = DEFAULT) -> None:
+        """``AT``: is the module there? Raises :class:`~atsock.Timeout` if not."""
+        await self._run(commands.plain(b"AT"), timeout)
+
+    async def version(self, *, timeout: Wait = DEFAULT) -> list[str]:
+        """``AT+GMR``: the firmware's version lines."""
+        return await self.command("AT+GMR", timeout=timeout)
+
+    async def set_echo(self, on: bool, *, timeout: Wait = DEFAULT) -> None:
+        """``ATE1``/``ATE0`` (the driver copes with either)."""
+        await self._run(commands.plain(b"ATE1" if on else b"ATE0"), timeout)
+
+    async def reset(self, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+RST``: waits for the reboot's ``ready``; every ConID is gone afterwards."""
+        protocol = self.link.protocol
+        protocol.pad()
+        self.link.write_owed()
+        protocol.exchange.expect_ready = True
+        self.link.ready_seen.clear()
+        budget = budget_of(timeout, self.timeout)
+        try:
+            await self.command_path.execute(b"AT+RST", timeout=timeout)
+        except BaseException:
+            protocol.exchange.expect_ready = False  # a later crash-reset must not pass
+            raise
+        try:
+            await asyncio.wait_for(self.link.ready_seen.wait(), budget)
+        except asyncio.TimeoutError:
+            raise Timeout(
+                f"the module did not print 'ready' within {budget:g} s of AT+RST"
+            ) from None
+
+    # ---- sockets -----------------------------------------------------------------------------
+
+    async def open_socket(
+        self,
+        type: SocketType | int,
+        host: str | None = None,
+        port: int = 0,
+        *,
+        con_id: int = 0,
+        keep_alive: int = 0,
+        timeout: Wait = DEFAULT,
+    ) -> int:
+        """``AT+SOCKET``: creates a socket (clients connect); returns its ConID."""
+        stype = SocketType(type)
+        command = commands.open_socket(stype, host, port, con_id=con_id, keep_alive=keep_alive)
+        new_id = await self._run(command, timeout)
+        announced = new_id is not None
+        if new_id is None:
+            new_id = con_id or commands.new_socket_id(await self.sockets(), stype)
+        if not announced:
+            self._table.renew(new_id)
+        conn = self._table.get(new_id)
+        if conn is not None:
+            conn.type = stype
+        return new_id
+
+    async def sockets(self, *, timeout: Wait = DEFAULT) -> list[SocketInfo]:
+        """``AT+SOCKET?``: every ConID with its type, status and addresses."""
+        return await self._run(commands.socket_query(), timeout)
+
+    async def _require(self, con_id: int) -> None:
+        """Some firmware silently drops data for an unknown ConID: check it ourselves."""
+        conn = self._table.get(con_id)
+        if conn is not None and conn.gone is None and conn.type is not None:
+            return
+        if any(s.con_id == con_id for s in await self.sockets()):
+            conn = self._table.ensure(con_id)
+            conn.type = conn.type or SocketType.TCP_CLIENT
+            return
+        raise SocketClosed(f"ConID {con_id} does not exist on the module")
+
+    async def send(self, con_id: int, data: bytes, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SOCKETSEND``: any bytes, any length, as several commands of at most
+        :data:`~atsock.protocol.commands.SEND_CHUNK` that let other tasks' commands in
+        between; ``timeout`` bounds each (a :class:`Timeout` says in ``sent`` how many
+        bytes of ``data`` at least reach the peer)."""
+        await self._require(con_id)
+        step = commands.send_step(None)
+        view = memoryview(data)
+        for start in range(0, len(view), step):
+            try:
+                await self._run(commands.send(con_id, bytes(view[start : start + step])), timeout)
+            except Timeout as exc:
+                exc.sent = start + (exc.sent or 0)
+                raise
+
+    async def send_line(self, con_id: int, data: str | bytes, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SOCKETSENDLINE``, quoted and escaped as needed; data that cannot travel in
+        a command line (CR, LF, too long) goes through ``AT+SOCKETSEND`` instead."""
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        if not raw:
+            return
+        await self._require(con_id)
+        command = commands.send_line(con_id, raw)
+        if command is None:
+            await self.send(con_id, raw, timeout=timeout)
+        else:
+            await self._run(command, timeout)
+
+    async def read(self, con_id: int, *, timeout: Wait = DEFAULT) -> bytes:
+        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
+        packet = await self._run(commands.read(con_id), timeout)
+        self._table.packet_read(con_id, bool(packet))
+        return packet
+
+    async def delete(self, con_id: int, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SOCKETDEL``: closes the ConID (seeds must be deleted after they disconnect)."""
+        try:
+            await self._run(commands.delete(con_id), timeout)
+        finally:
+            self._table.forget(con_id, SocketClosed(f"ConID {con_id} was deleted"))
+            self.link.changes.notify()
+
+    async def set_receive_mode(self, mode: ReceiveMode | int, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SOCKETRECVCFG``: passive (default) or active (data comes with the event).
+        Switching to active mode, packets announced in passive mode are read at once and
+        delivered as active-mode data (events), ahead of any data after the switch."""
+        new_mode = ReceiveMode(mode)
+        await self._run(commands.receive_mode(new_mode), timeout)
+        was, self._table.receive_mode = self._table.receive_mode, new_mode
+        if was == ReceiveMode.PASSIVE and new_mode == ReceiveMode.ACTIVE:
+            for con_id in self._table.announced():
+                for _ in range(MAX_QUEUED_READS):
+                    try:
+                        packet = await self.read(con_id, timeout=timeout)
+                    except SocketClosed:
+                        break
+                    if not packet:
+                        break
+                    self.link.events.put(SocketData(con_id, len(packet), packet))
+
+    # ---- auto-transparent mode ------------------------------------------------------------
+
+    async def set_auto_transparent(
+        self, type: SocketType | int, host: str | None, port: int, *, timeout: Wait = DEFAULT
+    ) -> None:
+        """``AT+SOCKETAUTOTT``: after the next reset, connect and enter transparent mode."""
+        await self._run(commands.set_auto_transparent(SocketType(type), host, port), timeout)
+
+    async def disable_auto_transparent(self, *, timeout: Wait = DEFAULT) -> None:
+        await self._run(commands.plain(b"AT+SOCKETAUTOTT=0"), timeout)
+
+    async def auto_transparent(self, *, timeout: Wait = DEFAULT) -> AutoTransparentConfig:
+        """``AT+SOCKETAUTOTT?``"""
+        return await self._run(commands.auto_transparent_query(), timeout)
+
+    # ---- certificates, names, Wi-Fi -------------------------------------------------------
+
+    async def set_certificate(
+        self, kind: CertKind | int, pem: bytes | str, *, timeout: Wait = DEFAULT
+    ) -> None:
+        """``AT+SSLCRET=<kind>,<len>``: stores a CA, client certificate or key (≤ 2048
+        bytes). The body never appears in traces or logs."""
+        body = pem.encode() if isinstance(pem, str) else bytes(pem)
+        await self._run(commands.set_certificate(CertKind(kind), body), timeout)
+
+    async def clear_certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> None:
+        await self.set_certificate(kind, b"", timeout=timeout)
+
+    async def certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> bytes:
+        """``AT+SSLCRET=<kind>``: the stored body (``b""`` if none)."""
+        return await self._run(commands.certificate(CertKind(kind)), timeout)
+
+    async def resolve(self, name: str, *, timeout: Wait = DEFAULT) -> str:
+        """``AT+WDOMAIN``: the module resolves ``name`` through its DNS servers."""
+        return await self._run(commands.resolve(name), timeout)
+
+    async def dns_servers(self, *, timeout: Wait = DEFAULT) -> tuple[str, ...]:
+        """``AT+WDNS?``"""
+        return await self._run(commands.dns_query(), timeout)
+
+    async def set_dns_servers(
+        self, primary: str, secondary: str | None = None, *, timeout: Wait = DEFAULT
+    ) -> None:
+        """``AT+WDNS``"""
+        await self._run(commands.set_dns(primary, secondary), timeout)
+
+    async def join_wifi(self, ssid: str, password: str = "", *, timeout: Wait = DEFAULT) -> None:
+        """``AT+WJAP``: joins an access point (WIFI_CONNECT / WIFI_GOT_IP events follow)."""
+        await self._run(commands.join_wifi(ssid, password), timeout)
+
+    async def set_auto_connect(self, on: bool, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+WAUTOCONN``: join the saved access point at boot."""
+        await self._run(commands.auto_connect(on), timeout)
+
+    # ---- asyncio streams over connections ------------------------------------------------
+
+    async def open_connection(
+        self, host: str, port: int, *, tls: bool = False, udp: bool = False
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Like :func:`asyncio.open_connection`, through the module (TCP, TLS or UDP)."""
+        return await open_connection(self, host, port, tls=tls, udp=udp)
+
+    async def start_server(
+        self, handle: Handler, port: int = 0, *, tls: bool = False
+    ) -> ModuleServer:
+        """Like :func:`asyncio.start_server`: ``handle(reader, writer)`` runs for each
+        client of a server on the module (port 0: a free one; ``server.port`` says it)."""
+        return await start_server(self, handle, port, tls=tls)
+
+
+class _Opening:
+    """What :func:`open_module` returns: awaitable, and an async context manager."""
+
+    def __init__(self, url: str, options: dict[str, Any]) -> None:
+        self._url = url
+        self._options = options
+        self._module: AsyncModule | None = None
+
+    async def _open(self) -> AsyncModule:
+        options = dict(self._options)
+        module_options = {
+            key: options.pop(key)
+            for key in ("timeout", "guard_time", "exit_delay", "max_events")
+            if key in options
+        }
+        baudrate = options.pop("baudrate", 115200)
+        # opening can take a while (emu:// starts an emulator): not on the loop
+        port = await asyncio.to_thread(
+            serial.serial_for_url, self._url, baudrate=baudrate, timeout=0, **options
+        )
+        try:
+            return AsyncModule(port, asyncio.get_running_loop(), **module_options)
+        except BaseException:
+            await asyncio.to_thread(close_quietly, port)
+            raise
+
+    def __await__(self) -> Generator[Any, None, AsyncModule]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncModule:
+        self._module = await self._open()
+        return self._module
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._module is not None:
+            await self._module.aclose()
+
+
+def open_module(url: str, **options: Any) -> _Opening:
+    """Opens the module on ``url`` (any pyserial URL, as :class:`atsock.Module` takes):
+    ``async with open_module(url) as m:`` or ``m = await open_module(url)`` (then
+    ``await m.aclose()``). Options: ``timeout``, ``guard_time``, ``exit_delay``,
+    ``max_events``, ``baudrate`` and any pyserial option."""
+    return _Opening(url, options)

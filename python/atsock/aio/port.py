@@ -1,0 +1,163 @@
+"""``AsyncPort``: a pyserial port read and written by the event loop, no thread.
+
+A port with a descriptor (a tty, a pty, ``emu://``, a ``socket://`` port's socket) is
+set non-blocking and watched with ``loop.add_reader``: each time it is readable, what
+is there (up to :data:`~atsock.sync.portio.CHUNK`) goes to ``on_data`` at once.
+Writes go out at once as far as the port takes them; the rest waits in a buffer that
+``loop.add_writer`` empties, and :meth:`drain` waits (bounded) until it is empty. The
+buffer holds at most what callers wrote and did not wait for: every writer here waits
+for :meth:`drain` before it writes more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+from atsock.errors import ATError
+from atsock.sync.portio import CHUNK, close_port, plain_socket
+
+
+class PortStalled(Exception):
+    """The port took no more bytes until the deadline; ``pending`` bytes still wait."""
+
+    def __init__(self, pending: int) -> None:
+        super().__init__(f"{pending} bytes not taken by the port")
+        self.pending = pending
+
+
+class AsyncPort:
+    """Reads a port's bytes into ``on_data`` and writes without blocking the loop."""
+
+    def __init__(
+        self,
+        port: Any,
+        loop: asyncio.AbstractEventLoop,
+        on_data: Callable[[bytes], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> None:
+        self.port = port
+        self._loop = loop
+        self._on_data = on_data
+        self._on_failed = on_failed
+        self._sock = plain_socket(port)
+        if self._sock is not None:
+            self._fd = self._sock.fileno()
+            self._sock.setblocking(False)
+        else:
+            try:
+                self._fd = port.fileno()
+            except (AttributeError, OSError, ValueError, TypeError):
+                raise ATError(
+                    f"atsock.aio needs a port with a file descriptor (a tty, a pty, emu://, "
+                    f"socket://); {port.name!r} has none: use atsock.Module for it"
+                ) from None
+            os.set_blocking(self._fd, False)
+        self._out = bytearray()
+        self._flushed: asyncio.Event = asyncio.Event()
+        self._flushed.set()
+        self._closed = False
+        loop.add_reader(self._fd, self._readable)
+
+    @property
+    def pending(self) -> int:
+        """Bytes written and not taken by the port yet."""
+        return len(self._out)
+
+    def _read(self) -> bytes:
+        if self._sock is not None:
+            return self._sock.recv(CHUNK)
+        return os.read(self._fd, CHUNK)
+
+    def _readable(self) -> None:
+        try:
+            data = self._read()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if not data:
+            self._fail(ATError("the module's port reached end of file (closed at the other end?)"))
+            return
+        self._on_data(data)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.detach()
+        self._on_failed(exc)
+
+    def _send(self, data: bytes | memoryview) -> int:
+        if self._sock is not None:
+            return self._sock.send(data)
+        return os.write(self._fd, data)
+
+    def write(self, data: bytes) -> None:
+        """Writes ``data`` after what is buffered; what the port does not take now waits."""
+        if self._closed:
+            raise ATError("the module's port is closed")
+        if not data:
+            return
+        if not self._out:
+            try:
+                sent = self._send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                raise ATError(f"writing to the module's port failed: {exc}") from exc
+            if sent == len(data):
+                return
+            data = data[sent:]
+            self._loop.add_writer(self._fd, self._writable)
+            self._flushed.clear()
+        self._out += data
+
+    def _writable(self) -> None:
+        try:
+            sent = self._send(memoryview(self._out))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._out.clear()
+            self._loop.remove_writer(self._fd)
+            self._flushed.set()
+            self._fail(exc)
+            return
+        del self._out[:sent]
+        if not self._out:
+            self._loop.remove_writer(self._fd)
+            self._flushed.set()
+
+    async def drain(self, deadline: float = math.inf) -> None:
+        """Waits until the port took everything written; :class:`PortStalled` at the
+        ``deadline`` (loop time) if it did not (the bytes stay queued)."""
+        if self._flushed.is_set():
+            return
+        remaining = deadline - self._loop.time()
+        try:
+            if math.isinf(remaining):
+                await self._flushed.wait()
+            else:
+                await asyncio.wait_for(self._flushed.wait(), max(0.0, remaining))
+        except asyncio.TimeoutError:
+            raise PortStalled(len(self._out)) from None
+
+    def detach(self) -> None:
+        """Stops watching the port (queued bytes are dropped); the caller closes it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self._fd)
+        self._loop.remove_writer(self._fd)
+        self._out.clear()
+        self._flushed.set()
+
+
+def close_quietly(port: Any) -> None:
+    """Closes a pyserial port (for a thread: ``emu://`` stops its emulator)."""
+    try:
+        close_port(port)
+    except OSError:
+        pass
