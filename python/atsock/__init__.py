@@ -49,6 +49,7 @@ from atsock.errors import (
     Timeout,
     TransparentError,
 )
+from atsock.protocol.state import Mode
 from atsock.proxy import SocksProxy
 from atsock.sync.events import EventQueue
 from atsock.sync.module import Module
@@ -97,6 +98,7 @@ __all__ = [
     "FramingError",
     "Guard",
     "HostNotFound",
+    "Mode",
     "Module",
     "ModuleReset",
     "ModuleRestarted",

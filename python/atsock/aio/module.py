@@ -9,6 +9,7 @@ lines, escaping and reply parsers) and the protocol rules are the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
@@ -18,9 +19,11 @@ from atsock.aio.command_path import AsyncCommandPath
 from atsock.aio.link import AsyncEvents, AsyncLink
 from atsock.aio.port import close_quietly
 from atsock.aio.streams import Handler, ModuleServer, open_connection, start_server
+from atsock.aio.transparent import StreamPair, auto_transparent_session, transparent_session
 from atsock.deadline import DEFAULT, Wait, budget_of
-from atsock.errors import SocketClosed, Timeout
+from atsock.errors import SocketClosed, Timeout, TransparentError
 from atsock.protocol import commands
+from atsock.protocol.rules import require_target, tt_line
 from atsock.protocol.state import Mode
 from atsock.sync.sockets import MAX_QUEUED_READS
 from atsock.types import (
@@ -31,6 +34,7 @@ from atsock.types import (
     SocketData,
     SocketInfo,
     SocketType,
+    UdpServerMode,
 )
 
 
@@ -261,6 +265,46 @@ class AsyncModule:
                     if not packet:
                         break
                     self.link.events.put(SocketData(con_id, len(packet), packet))
+
+    # ---- transparent mode ------------------------------------------------------------------
+
+    async def transparent_target(self) -> SocketInfo:
+        """The connection AT+SOCKETTT would use, or a TransparentError saying why none."""
+        return require_target(await self.sockets())
+
+    @contextlib.asynccontextmanager
+    async def transparent(
+        self, *, udp_mode: UdpServerMode | None = None, timeout: Wait = DEFAULT
+    ) -> AsyncIterator[StreamPair]:
+        """``AT+SOCKETTT``: ``async with m.transparent() as (reader, writer):`` an asyncio
+        reader and writer to the peer; leaving sends ``+++`` with the guard times and
+        waits for the module's OK (the next command waits out ``exit_delay``)."""
+        await self.transparent_target()  # a clear error before anything is sent
+        session = transparent_session(
+            self.link, self.command_path, tt_line(udp_mode), timeout=timeout
+        )
+        async with session as pair:
+            yield pair
+
+    @contextlib.asynccontextmanager
+    async def reset_into_transparent(self, *, timeout: Wait = DEFAULT) -> AsyncIterator[StreamPair]:
+        """``AT+RST`` with AT+SOCKETAUTOTT set: the boot connects and streams; yields that
+        reader and writer (left with ``+++`` like :meth:`transparent`)."""
+        config = await self.auto_transparent(timeout=timeout)
+        if not config.enabled:
+            raise TransparentError(
+                "AT+SOCKETAUTOTT is off: set it with set_auto_transparent() before resetting "
+                "into it"
+            )
+
+        async def reset(budget: float) -> None:
+            await self.reset(timeout=budget)
+
+        session = auto_transparent_session(
+            self.link, self.command_path, config, reset, timeout=timeout
+        )
+        async with session as pair:
+            yield pair
 
     # ---- auto-transparent mode ------------------------------------------------------------
 

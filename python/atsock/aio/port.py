@@ -60,6 +60,9 @@ class AsyncPort:
         self._flushed: asyncio.Event = asyncio.Event()
         self._flushed.set()
         self._closed = False
+        self._reading = True
+        #: loop time of the last write the port took (the module's silence counts from it)
+        self.last_write = float("-inf")
         loop.add_reader(self._fd, self._readable)
 
     @property
@@ -103,6 +106,7 @@ class AsyncPort:
         if not self._out:
             try:
                 sent = self._send(data)
+                self.last_write = self._loop.time()
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
@@ -126,6 +130,7 @@ class AsyncPort:
             self._fail(exc)
             return
         del self._out[:sent]
+        self.last_write = self._loop.time()
         if not self._out:
             self._loop.remove_writer(self._fd)
             self._flushed.set()
@@ -143,6 +148,17 @@ class AsyncPort:
                 await asyncio.wait_for(self._flushed.wait(), max(0.0, remaining))
         except asyncio.TimeoutError:
             raise PortStalled(len(self._out)) from None
+
+    def pause_reading(self) -> None:
+        """Stops reading the port (the reader is behind: the module and the peer wait)."""
+        if self._reading and not self._closed:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closed:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._readable)
 
     def detach(self) -> None:
         """Stops watching the port (queued bytes are dropped); the caller closes it."""

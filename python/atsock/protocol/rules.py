@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from atsock.types import SocketStatus, SocketType
+from atsock.errors import TransparentError
+from atsock.types import SocketStatus, SocketType, UdpServerMode
 
 #: The ``+++`` guard time of the firmware (seconds), unless told otherwise.
 GUARD_TIME = 0.02
@@ -58,3 +59,25 @@ def transparent_target(sockets: Sequence[S]) -> S | None:
         if len(servers) == 1 and len(seeds) == 1 and seeds[0].server_con_id == servers[0].con_id:
             return seeds[0] if seeds[0].status == SocketStatus.CONNECTED else None
     return None
+
+
+def require_target(sockets: Sequence[S]) -> S:
+    """:func:`transparent_target`, or a :class:`~atsock.TransparentError` saying why
+    there is none (with what the module has)."""
+    target = transparent_target(sockets)
+    if target is not None:
+        return target
+    listing = ", ".join(f"ConID {s.con_id} {_name(s.type)} {_name(s.status)}" for s in sockets)
+    raise TransparentError(
+        "transparent mode needs exactly one connected client, one UDP server, or one "
+        f"server with one seed; the module has: {listing or 'no sockets'}"
+    )
+
+
+def tt_line(udp_mode: UdpServerMode | int | None) -> bytes:
+    """The AT+SOCKETTT line (with the UDP server's mode, if given)."""
+    return b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
+
+
+def _name(value: object) -> str:
+    return value.name if hasattr(value, "name") else str(value)

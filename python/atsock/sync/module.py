@@ -24,7 +24,7 @@ from atsock.errors import (
     TransparentError,
 )
 from atsock.protocol import commands
-from atsock.protocol.rules import transparent_target
+from atsock.protocol.rules import require_target, tt_line
 from atsock.protocol.state import Mode
 from atsock.sync import sockets
 from atsock.sync.command_path import CommandPath
@@ -320,15 +320,7 @@ class Module:
 
     def transparent_target(self) -> SocketInfo:
         """The connection AT+SOCKETTT would use, or a TransparentError saying why none."""
-        rows = self.sockets()
-        target = transparent_target(rows)
-        if target is not None:
-            return target
-        listing = ", ".join(f"ConID {s.con_id} {_name(s.type)} {_name(s.status)}" for s in rows)
-        raise TransparentError(
-            "transparent mode needs exactly one connected client, one UDP server, or one "
-            f"server with one seed; the module has: {listing or 'no sockets'}"
-        )
+        return require_target(self.sockets())
 
     @contextlib.contextmanager
     def transparent(
@@ -339,7 +331,7 @@ class Module:
         next command then waits out ``exit_delay`` (1 s unless the module was given
         another), the quiet the firmware wants after the OK before it reads commands."""
         self.transparent_target()  # a clear error before anything is sent
-        line = b"AT+SOCKETTT" if udp_mode is None else b"AT+SOCKETTT=%d" % UdpServerMode(udp_mode)
+        line = tt_line(udp_mode)
         with transparent_session(self.link, self.command_path, line, timeout=timeout) as stream:
             yield stream
 
@@ -441,10 +433,6 @@ class Module:
     def udp_server(self, port: int) -> Socket:
         """A UDP server socket: it can send only after a peer spoke (and replies to it)."""
         return sockets.udp_server(self, port)
-
-
-def _name(value: object) -> str:
-    return value.name if hasattr(value, "name") else str(value)
 
 
 __all__ = ["Module"]

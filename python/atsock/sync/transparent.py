@@ -18,13 +18,13 @@ import contextlib
 import io
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from atsock._core import PatternWatch
 from atsock.deadline import DEFAULT, Wait, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
+from atsock.protocol.escape import EscapeRule
 from atsock.protocol.rules import GUARD_MARGIN
 from atsock.sync.command_path import CommandPath
 from atsock.sync.gather import ReadGather
@@ -44,61 +44,35 @@ PROBE_TIMEOUT = 1.0
 
 
 class EscapeSafeWriter:
-    """Writes transparent-mode payload so that no part of it can look like ``+++``.
-
-    The module takes three ``+`` as an escape only when they arrive after a silence of
-    at least the guard time, all within the guard time of the first. A write holding
-    any other byte can never be one. Writes of only ``+`` are sent one ``+`` at a time;
-    each ``+`` that follows a possible silence may start an escape (a candidate), and
-    no candidate is ever given a third ``+`` while its window (twice the guard time,
-    with margin) is open — the writer waits it out, so the module releases what it
-    holds as data.
-    """
+    """Writes transparent-mode payload so that no part of it can look like ``+++``
+    (the rule: :class:`~atsock.protocol.escape.EscapeRule`; this waits with sleeps)."""
 
     def __init__(self, write: Callable[[bytes], None], guard_time: float) -> None:
         self._write = write
-        self._guard = guard_time
-        self._last = float("-inf")
-        #: (time, followed a possible silence) of each '+' since the last other byte
-        self._pluses: deque[tuple[float, bool]] = deque()
+        self._rule = EscapeRule(guard_time)
 
     @property
     def last_write(self) -> float:
-        return self._last
+        return self._rule.last_write
 
     def touch(self) -> None:
         """Counts silence from now (the module's guard starts counting when it enters)."""
-        self._last = time.monotonic()
+        self._rule.touch(time.monotonic())
 
     def write(self, data: bytes) -> None:
         if not data:
             return
-        if data.strip(b"+"):
+        if EscapeRule.is_plain(data):
             self._write(data)
-            self._pluses.clear()
-            self._last = time.monotonic()
+            self._rule.wrote(time.monotonic())
             return
         for _ in range(len(data)):
-            self._write_plus()
-
-    def _write_plus(self) -> None:
-        window = 2 * self._guard * GUARD_MARGIN
-        while True:
             now = time.monotonic()
-            while self._pluses and now - self._pluses[0][0] >= window:
-                self._pluses.popleft()  # too old to share an escape with this '+'
-            # every open candidate that this '+' would give a third (or later) '+'
-            wait_until = 0.0
-            for index, (when, after_silence) in enumerate(self._pluses):
-                if after_silence and len(self._pluses) - index >= 2:
-                    wait_until = max(wait_until, when + window)
-            if wait_until <= now:
-                break
-            time.sleep(wait_until - now)
-        after_silence = now - self._last >= self._guard / GUARD_MARGIN
-        self._write(b"+")
-        self._pluses.append((now, after_silence))
-        self._last = time.monotonic()
+            while (when := self._rule.plus_at(now)) > now:
+                time.sleep(when - now)
+                now = time.monotonic()
+            self._write(b"+")
+            self._rule.wrote_plus(now)
 
 
 class TransparentStream(io.RawIOBase):
