@@ -1,0 +1,194 @@
+"""atsock.aio end to end, each against a baseline in the same run.
+
+Latency: ``await m.at()`` through the emulator process over a pty, against a raw
+asyncio ping-pong (``os.write`` of ``AT\\r\\n``, ``loop.add_reader`` until ``OK\\r\\n``)
+with the smallest possible responder (:mod:`pty_responder`). Each call on both sides is
+one ``loop.run_until_complete`` (the same cost on both), in alternating blocks.
+
+Transparent echo: 64 MiB through ``m.transparent()`` (64 KiB writes, drained, while a
+task reads the echo back) through the emulator process, a real TCP connection and an
+echo peer process, against the raw pty pair of the threaded echo benchmark, one
+baseline round before each round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+import atsock.aio
+from atsock import SocketType
+from atsock.aio.transparent import StreamPair
+from e2e_harness import (
+    MIB,
+    PAYLOAD,
+    WRITE_CHUNK,
+    disabled,
+    echo_peer,
+    emulators,
+    pedantic,
+    raw_pty_duplex,
+    stop_process,
+)
+
+ROUNDS = 3000
+SMALL_ROUNDS = 20
+WARMUP = 100
+BLOCK = 300
+LATENCY_TARGET_MAX = 1.5
+SIZE = 64 * MIB
+SMALL_SIZE = 256 * 1024
+STREAM_ROUNDS = 7
+STREAM_TARGET = 0.7
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture
+def responder() -> Iterator[str]:
+    """The baseline's responder process; yields the pty path it answers on."""
+    script = Path(__file__).with_name("pty_responder.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        assert path, "the pty responder did not start"
+        yield path
+    finally:
+        stop_process(proc)
+
+
+class RawPing:
+    """``AT\\r\\n`` out, ``OK\\r\\n`` back, on the loop: the least asyncio can do."""
+
+    def __init__(self, path: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self._loop = loop
+        self._got = b""
+        self._done: asyncio.Future[None] | None = None
+        loop.add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        self._got += os.read(self._fd, 4096)
+        if self._got.endswith(b"OK\r\n") and self._done is not None:
+            self._done.set_result(None)
+
+    async def ping(self) -> None:
+        self._got = b""
+        self._done = self._loop.create_future()
+        os.write(self._fd, b"AT\r\n")
+        await self._done
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+
+
+def test_aio_latency(benchmark: BenchmarkFixture, responder: str) -> None:
+    rounds = SMALL_ROUNDS if disabled(benchmark) else ROUNDS
+    benchmark.group = "e2e aio AT latency"
+    benchmark.extra_info.update(
+        impl="atsock",
+        metric="latency",
+        rounds=rounds,
+        target_ratio_max=LATENCY_TARGET_MAX,
+        baseline="raw asyncio ping-pong (os.write + loop.add_reader) against a minimal "
+        "responder on a raw pty, in blocks alternating with the commands', each call one "
+        "run_until_complete",
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        with emulators(1) as (url,):
+            m = loop.run_until_complete(atsock.aio.open_module(url, timeout=5.0))
+            raw = RawPing(responder, loop)
+            try:
+                loop.run_until_complete(m.set_echo(False))
+
+                def at() -> None:
+                    loop.run_until_complete(m.at())
+
+                def ping() -> None:
+                    loop.run_until_complete(raw.ping())
+
+                for _ in range(0 if disabled(benchmark) else WARMUP):
+                    at()
+                    ping()
+                pedantic(benchmark, at, rounds, paired_with=ping, block=BLOCK)
+            finally:
+                raw.close()
+                loop.run_until_complete(m.aclose())
+    finally:
+        loop.close()
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
+    view = memoryview(PAYLOAD)
+
+    async def write_all() -> None:
+        left = size
+        while left > 0:
+            for offset in range(0, len(view), WRITE_CHUNK):
+                piece = view[offset : offset + min(WRITE_CHUNK, left)]
+                writer.write(piece)
+                await writer.drain()
+                left -= len(piece)
+                if left <= 0:
+                    return
+
+    writing = asyncio.ensure_future(write_all())
+    got = 0
+    while got < size:
+        data = await reader.read(1 << 20)
+        if not data:
+            raise AssertionError(f"the stream ended after {got} of {size} bytes")
+        got += len(data)
+    await writing
+
+
+def test_aio_stream(benchmark: BenchmarkFixture) -> None:
+    small = disabled(benchmark)
+    size = SMALL_SIZE if small else SIZE
+    benchmark.group = "e2e aio transparent echo 64 MiB"
+    benchmark.extra_info.update(
+        impl="atsock",
+        bytes=size,
+        direction="both directions concurrently; bytes = each way",
+        target_ratio=STREAM_TARGET,
+        baseline="raw pty pair (tty.setraw), os.write/os.read on 4 threads, both ways at "
+        "once; one round before each round",
+        path="event loop -> pty -> emulator process -> TCP -> echo peer process -> back",
+    )
+    loop = asyncio.new_event_loop()
+    stack = contextlib.AsyncExitStack()
+
+    async def enter(url: str, peer: tuple[str, int]) -> StreamPair:
+        m = await stack.enter_async_context(
+            atsock.aio.open_module(url, timeout=30.0, exit_delay=0.05)
+        )
+        await m.open_socket(SocketType.TCP_CLIENT, *peer)
+        return await stack.enter_async_context(m.transparent(timeout=30.0))
+
+    try:
+        with echo_peer() as peer, emulators(1) as (url,):
+            reader, writer = loop.run_until_complete(enter(url, peer))
+            try:
+                pedantic(
+                    benchmark,
+                    lambda: loop.run_until_complete(_echo(reader, writer, size)),
+                    1 if small else STREAM_ROUNDS,
+                    paired_with=lambda: raw_pty_duplex(size),
+                )
+            finally:
+                loop.run_until_complete(stack.aclose())
+    finally:
+        loop.close()
