@@ -44,10 +44,13 @@ class AsyncTurns:
         if self._owner is not None and self._owner is task:
             self._depth += 1
             return True
-        try:
-            await asyncio.wait_for(self._lock.acquire(), timeout)
-        except asyncio.TimeoutError:
-            return False
+        if not self._lock.locked():
+            await self._lock.acquire()  # (free: no wait, no timer)
+        else:
+            try:
+                await asyncio.wait_for(self._lock.acquire(), timeout)
+            except asyncio.TimeoutError:
+                return False
         self._owner, self._depth = task, 1
         return True
 

@@ -11,6 +11,7 @@ the open stream, and every coroutine waiting for the module is woken
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections import deque
@@ -42,31 +43,40 @@ log = logging.getLogger(__name__)
 
 
 class Changes:
-    """Wakes every coroutine waiting for the protocol's state to change."""
+    """Wakes every coroutine waiting for the protocol's state to change.
+
+    Each waiter has a future of its own (a cancelled waiter cancels nobody else's) and,
+    with a deadline, a timer instead of a task: a command's wait costs no task."""
 
     def __init__(self) -> None:
-        self._future: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
     def notify(self) -> None:
-        if self._future is not None and not self._future.done():
-            self._future.set_result(None)
-        self._future = None
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
         """Until the next change, or the loop time ``until``, whichever comes first."""
-        if self._future is None:
-            self._future = loop.create_future()
-        remaining = until - loop.time()
-        if remaining <= 0:
+        if until <= loop.time():
             return
-        future = asyncio.shield(self._future)
-        if math.isinf(remaining):
-            await future
-            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = None if math.isinf(until) else loop.call_at(until, _wake, waiter)
         try:
-            await asyncio.wait_for(future, remaining)
-        except asyncio.TimeoutError:
-            pass
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not waiter.done() or waiter in self._waiters:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class AsyncEvents:

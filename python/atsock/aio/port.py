@@ -12,13 +12,19 @@ for :meth:`drain` before it writes more.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import math
 import os
+import struct
+import termios
 from collections.abc import Callable
 from typing import Any
 
 from atsock.errors import ATError
 from atsock.sync.portio import CHUNK, close_port, plain_socket
+
+#: How often :meth:`AsyncPort.wait_sent` looks at the kernel's output queue (seconds).
+SENT_POLL = 0.002
 
 
 class PortStalled(Exception):
@@ -148,6 +154,22 @@ class AsyncPort:
                 await asyncio.wait_for(self._flushed.wait(), max(0.0, remaining))
         except asyncio.TimeoutError:
             raise PortStalled(len(self._out)) from None
+
+    async def wait_sent(self, deadline: float = math.inf) -> float:
+        """Until the bytes written have left the host as well (the kernel's output queue
+        of the tty or socket is empty; ``TIOCOUTQ``), polled; returns the loop time they
+        had. The module counts its ``+++`` guard silence from its last byte's arrival,
+        not from our write."""
+        await self.drain(deadline)
+        while not self._closed and self._loop.time() < deadline:
+            try:
+                queued = struct.unpack("i", fcntl.ioctl(self._fd, termios.TIOCOUTQ, b"\0" * 4))
+            except OSError:
+                break  # (no such queue to ask about: the write is as far as we can tell)
+            if queued[0] <= 0:
+                break
+            await asyncio.sleep(SENT_POLL)
+        return self._loop.time()
 
     def pause_reading(self) -> None:
         """Stops reading the port (the reader is behind: the module and the peer wait)."""

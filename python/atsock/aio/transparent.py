@@ -122,10 +122,9 @@ class TransparentTransport(asyncio.Transport):
                 self._idle.set()
 
     async def flushed(self) -> float:
-        """Until every written byte left; returns when the last one did (loop time)."""
+        """Until every written byte left the host; returns when (loop time)."""
         await self._idle.wait()
-        await self._link.drain()
-        return max(self._rule.last_write, self._link.port.last_write)
+        return await self._link.port.wait_sent()
 
     # ---- the end ---------------------------------------------------------------------------
 
