@@ -237,3 +237,19 @@ def test_a_port_without_descriptor_is_a_clear_error() -> None:
             await atsock.aio.open_module("loop://")
 
     run(test)
+
+
+def test_garbage_from_the_wire_is_counted_and_the_module_still_answers(emu: Emulator) -> None:
+    async def test() -> None:
+        async with opened(emu.url) as m:
+            emu.inject(b"+SOCKETREAD,1,2147483648,")  # an absurd length
+            emu.inject(b"\r\n" + b"y" * 100_000 + b"\r\n")  # an endless line
+            for _ in range(50):
+                if m.framing_errors:
+                    break
+                await asyncio.sleep(0.02)
+            assert m.framing_errors >= 1  # (one or two: one read may carry both)
+            await m.at()  # framing resynchronised
+            assert await m.sockets() == []
+
+    run(test)

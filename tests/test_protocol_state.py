@@ -11,14 +11,17 @@ from atsock import ModuleReset
 from atsock.protocol.exchange import Pending
 from atsock.protocol.gate import RESYNC_QUIET
 from atsock.protocol.machine import (
+    Answered,
     FramingFailed,
     ModuleProtocol,
     Note,
+    Prompted,
     Rebooted,
     StreamData,
     StreamEnded,
     WriteLatePayload,
 )
+from atsock.protocol.rules import GUARD_MARGIN
 from atsock.protocol.state import (
     MODE_TRANSITIONS,
     CommandState,
@@ -328,3 +331,20 @@ def test_garbage_fails_the_command_and_what_framed_is_kept() -> None:
     (failed,) = (a for a in actions if isinstance(a, FramingFailed))
     assert pending.failure is failed.error
     assert [f.kind for f in pending.frames][:1] == ["info"]
+
+
+def test_the_command_in_flight_hears_of_its_prompt_and_its_answer() -> None:
+    protocol = ModuleProtocol()
+    pending = sent(protocol, b"AT+SOCKETSEND=1,2", wants_prompt=True)
+    assert protocol.receive_data(b"AT+SOCKETSEND=1,2\r\n>", 1.0) == [Prompted(pending)]
+    assert protocol.receive_data(b"\r\nOK\r\n", 1.1) == [Answered(pending)]
+    busy = sent(protocol, b"AT")
+    assert protocol.receive_data(b"[Busy]Cmd running\r\n", 1.2) == [Answered(busy)]
+    assert busy.busy and busy.final is None
+
+
+def test_the_exit_keeps_the_guard_silence_around_plus() -> None:
+    protocol = ModuleProtocol()
+    protocol.guard_time = 0.1
+    assert protocol.exit_at(5.0) == pytest.approx(5.0 + 0.1 * GUARD_MARGIN)
+    assert protocol.exit_budget(2.0) == pytest.approx(2.0 + 2 * 0.1 * GUARD_MARGIN)

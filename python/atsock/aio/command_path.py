@@ -23,7 +23,6 @@ from atsock.errors import ATError, Timeout
 from atsock.protocol.commands import Command
 from atsock.protocol.exchange import Pending, check_reply, command_name
 from atsock.protocol.gate import Go, Hold, Refuse
-from atsock.protocol.rules import GUARD_MARGIN
 
 #: Pause before re-sending a command the module refused with ``[Busy]Cmd running``.
 BUSY_RETRY = 0.05
@@ -251,7 +250,7 @@ class AsyncCommandPath:
     async def _leave_stray_transparent(self) -> None:
         """``+++`` with the guard-time silence around it, to a module that entered
         transparent mode after its AT+SOCKETTT timed out."""
-        silence = self._link.guard_time * GUARD_MARGIN
+        silence = self._protocol.exit_silence()
         await self._link.drain()
         await asyncio.sleep(silence)
         self._link.write(b"+++")

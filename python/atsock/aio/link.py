@@ -130,6 +130,7 @@ class AsyncLink:
         self.timeout = as_budget(timeout)
         self.guard_time = guard_time or getattr(port, "guard_time", None) or GUARD_TIME
         self.protocol = ModuleProtocol()
+        self.protocol.guard_time = self.guard_time
         self.changes = Changes()
         self.events = AsyncEvents(max_events)
         self.framing_errors = 0

@@ -23,7 +23,6 @@ from atsock.aio.link import AsyncLink
 from atsock.deadline import DEFAULT, Wait, budget_of
 from atsock.errors import ATError, CommandError, TransparentError
 from atsock.protocol.escape import EscapeRule
-from atsock.protocol.rules import GUARD_MARGIN
 from atsock.protocol.state import Mode
 from atsock.types import AutoTransparentConfig
 
@@ -187,12 +186,12 @@ async def _leave(
     link: AsyncLink, commands: AsyncCommandPath, transport: TransparentTransport, timeout: Wait
 ) -> None:
     """``+++`` with the guard-time silence before it; waits for the exit reply."""
-    loop, guard = link.loop, link.guard_time
+    loop, protocol = link.loop, link.protocol
     link.port.resume_reading()  # (the exit reply must be read)
-    budget = guard * 2 * GUARD_MARGIN + budget_of(timeout, link.timeout)
-    if link.protocol.mode is Mode.TRANSPARENT:
+    budget = protocol.exit_budget(budget_of(timeout, link.timeout))
+    if protocol.mode is Mode.TRANSPARENT:
         last = await transport.flushed()
-        quiet = last + guard * GUARD_MARGIN - loop.time()
+        quiet = protocol.exit_at(last) - loop.time()
         if quiet > 0:
             await asyncio.sleep(quiet)
         link.write(link.protocol.begin_exit())

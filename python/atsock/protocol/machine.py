@@ -19,6 +19,7 @@ from atsock.errors import ModuleReset
 from atsock.protocol.conns import ConnTable, in_range
 from atsock.protocol.exchange import Exchange, LatePayload, Pending
 from atsock.protocol.gate import RESYNC_QUIET, Gate, Refuse, SendGate
+from atsock.protocol.rules import GUARD_MARGIN, GUARD_TIME
 from atsock.protocol.state import CommandState, Mode, ModeState, command_state
 from atsock.protocol.urcs import parse_event
 from atsock.types import Event
@@ -34,6 +35,21 @@ class StreamData:
 
     def __repr__(self) -> str:
         return f"StreamData({len(self.payload)} bytes)"
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The command in flight got its final result (``pending.final``; or the module was
+    busy: ``pending.busy``); its frames are in ``pending.frames``."""
+
+    pending: Pending
+
+
+@dataclass(frozen=True)
+class Prompted:
+    """The command in flight got its ``>``: its payload may be written (or it streams)."""
+
+    pending: Pending
 
 
 @dataclass(frozen=True)
@@ -83,7 +99,16 @@ class Note:
 
 
 Action = Union[
-    StreamData, Publish, WriteLatePayload, Rebooted, StreamStarted, StreamEnded, FramingFailed, Note
+    StreamData,
+    Answered,
+    Prompted,
+    Publish,
+    WriteLatePayload,
+    Rebooted,
+    StreamStarted,
+    StreamEnded,
+    FramingFailed,
+    Note,
 ]
 
 
@@ -97,6 +122,8 @@ class ModuleProtocol:
         self.modes = ModeState()
         #: when the next command may go out (the timed rules: post-exit quiet, resync)
         self.gate = SendGate()
+        #: the module's ``+++`` guard time (seconds), as the front-end knows it
+        self.guard_time = GUARD_TIME
         #: bytes the module must get before anything else (see data_to_send)
         self._outbox: list[LatePayload] = []
         #: when the module last printed anything (the ``now`` of the last receive_data)
@@ -154,7 +181,13 @@ class ModuleProtocol:
         actions: list[Action] = []
         if self.exchange.pending is None and kind not in ("echo", "ok"):
             actions.append(Note(f"unsolicited {frame!r}", warning=False))
+        pending = self.exchange.pending
         outcome = self.exchange.on_reply(frame, auto_boot=self.auto_boot)
+        if pending is not None and self.exchange.pending is pending:
+            if kind in ("ok", "error", "busy") and (pending.final is frame or pending.busy):
+                actions.append(Answered(pending))
+            elif kind == "prompt" and pending.prompted:
+                actions.append(Prompted(pending))
         if outcome.new_conn is not None:
             self.conns.renew(outcome.new_conn)
         if outcome.boot_prompt:
@@ -291,6 +324,18 @@ class ModuleProtocol:
         its ``>`` may share a read with the first stream data, so the framer is armed."""
         self.modes.to(Mode.BOOTING if boot else Mode.ENTERING)
         self.framer.arm_transparent()
+
+    def exit_silence(self) -> float:
+        """The silence kept before and after ``+++`` (the guard time, with margin)."""
+        return self.guard_time * GUARD_MARGIN
+
+    def exit_at(self, last_arrival: float) -> float:
+        """When ``+++`` may go: the guard silence after the module got its last byte."""
+        return last_arrival + self.exit_silence()
+
+    def exit_budget(self, timeout: float) -> float:
+        """How long to wait for the exit reply after ``+++`` (both silences and ``timeout``)."""
+        return 2 * self.exit_silence() + timeout
 
     def begin_exit(self) -> bytes:
         """The guard time before ``+++`` passed: the bytes to write (the framer now

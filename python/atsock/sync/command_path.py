@@ -21,7 +21,6 @@ from atsock.errors import ATError, Timeout
 from atsock.protocol.commands import Command
 from atsock.protocol.exchange import Pending, check_reply, command_name
 from atsock.protocol.gate import Go, Hold, Refuse
-from atsock.protocol.rules import GUARD_MARGIN
 from atsock.sync.link import Link
 from atsock.sync.portio import WriteStalled
 from atsock.sync.turns import Turns
@@ -206,7 +205,7 @@ class CommandPath:
         """The module entered transparent mode after its AT+SOCKETTT timed out (the
         stream was never handed out): ``+++`` with the guard-time silence around it takes
         it back to command mode; the next command waits for its OK and the exit delay."""
-        silence = self._link.guard_time * GUARD_MARGIN
+        silence = self._protocol.exit_silence()
         self._link.drain()
         time.sleep(silence)
         self._link.write(b"+++")

@@ -106,6 +106,7 @@ class Link:
         #: every wait for the module (a reply, data, a seed) waits on it
         self.cond = threading.Condition()
         self.protocol = ModuleProtocol()
+        self.protocol.guard_time = guard_time
         self._x = self.protocol.exchange
         self._ready_seen = threading.Event()
         #: a late payload taken from the protocol, with the write lock, for the reader

@@ -76,6 +76,9 @@ class Module:
     Threads may share a module: commands go one at a time, first come first served, and
     a long :meth:`send` lets other threads' commands in between its pieces, so a socket
     can be sent to and read from on two threads at once.
+
+    Its parts: :attr:`link` (port, reader thread, protocol machine), :attr:`command_path`
+    (raw command lines) and :attr:`connections` (the ConID table socket objects use).
     """
 
     def __init__(

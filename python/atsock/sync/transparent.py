@@ -25,7 +25,6 @@ from atsock._core import PatternWatch
 from atsock.deadline import DEFAULT, Wait, budget_of, wait_time
 from atsock.errors import ATError, CommandError, ModuleReset, Timeout, TransparentError
 from atsock.protocol.escape import EscapeRule
-from atsock.protocol.rules import GUARD_MARGIN
 from atsock.sync.command_path import CommandPath
 from atsock.sync.gather import ReadGather
 from atsock.sync.inbox import Inbox
@@ -220,15 +219,15 @@ class TransparentStream(io.RawIOBase):
 
     def _exit(self) -> None:
         link = self._link
-        guard = link.guard_time
+        protocol = link.protocol
         self._exiting = True
         self._ended()
         link.end_pull()  # the exit's OK must not wait for a reader thread's nap
-        budget = guard * 2 * GUARD_MARGIN + (self._timeout or link.timeout)
+        budget = protocol.exit_budget(self._timeout or link.timeout)
         try:
             # the module counts silence from the last byte it received, not from our write
             line_empty = max(link.drain(), self._writer.last_write)
-            quiet = line_empty + guard * GUARD_MARGIN - time.monotonic()
+            quiet = protocol.exit_at(line_empty) - time.monotonic()
             if quiet > 0:
                 time.sleep(quiet)
             link.write(link.begin_exit())
