@@ -1,4 +1,5 @@
-"""Benchmark session rules: refuse a debug build, and end with one atsock-vs-baseline table.
+"""Benchmark session rules: refuse a debug build, and end with one atsock-vs-baseline table;
+and the latency baselines' responder process (a fixture).
 
 Figures from a debug build of the Rust core say nothing about the release wheel, so a
 benchmarking run stops before it starts unless the extension is a release build. A run
@@ -10,11 +11,16 @@ What each benchmark reports, and how the table reads it: ``summary_table.py``.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import atsock
+from e2e_harness import stop_process
 from summary_table import render, table
 
 
@@ -44,3 +50,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
     for line in render(rows):
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def responder() -> Iterator[str]:
+    """The baseline's responder process; yields the pty path it answers on."""
+    script = Path(__file__).with_name("pty_responder.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        assert path, "the pty responder did not start"
+        yield path
+    finally:
+        stop_process(proc)

@@ -430,3 +430,30 @@ def thread_role(usage: Usage | None, role: str) -> Iterator[None]:
     finally:
         if usage is not None:
             usage.add_role(role, time.thread_time() - started)
+
+
+def describe_scale(
+    benchmark: BenchmarkFixture,
+    count: int,
+    size: int,
+    per_module: list[float],
+    group_of: Callable[[int], str],
+) -> None:
+    """The scale benchmarks' report: ``count`` modules of ``size`` bytes each way, their
+    MB/s (``per_module``), fairness (slowest over fastest) against one module's group."""
+    fairness = min(per_module) / max(per_module)
+    benchmark.extra_info.update(
+        impl="atsock",
+        bytes=size * count,
+        modules=count,
+        bytes_per_module=size,
+        direction="both directions concurrently; bytes = each way, all modules",
+        write_chunk=WRITE_CHUNK,
+        per_module_mbps=per_module,
+        fairness=fairness,
+    )
+    if count > 1:  # one module is trivially fair
+        benchmark.extra_info["baseline_group"] = group_of(1)
+        benchmark.extra_info["rows"] = [
+            value_row(f"{group_of(count)} fairness (min/max)", fairness, "")
+        ]

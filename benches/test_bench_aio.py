@@ -16,10 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -36,7 +32,6 @@ from e2e_harness import (
     emulators,
     pedantic,
     raw_pty_duplex,
-    stop_process,
 )
 
 ROUNDS = 3000
@@ -50,22 +45,6 @@ STREAM_ROUNDS = 7
 STREAM_TARGET = 0.7
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture
-def responder() -> Iterator[str]:
-    """The baseline's responder process; yields the pty path it answers on."""
-    script = Path(__file__).with_name("pty_responder.py")
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()
-        assert path, "the pty responder did not start"
-        yield path
-    finally:
-        stop_process(proc)
 
 
 class RawPing:

@@ -17,7 +17,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 import atsock.aio
 from atsock import SocketType
 from atsock.aio.transparent import StreamPair
-from e2e_harness import MIB, WRITE_CHUNK, disabled, echo_peer, emulators, pedantic, value_row
+from e2e_harness import MIB, describe_scale, disabled, echo_peer, emulators, pedantic
 from test_bench_aio import _echo
 
 COUNTS = (1, 8, 32)
@@ -75,19 +75,4 @@ def test_aio_scale(benchmark: BenchmarkFixture, count: int) -> None:
     finally:
         loop.close()
     per_module = [size * rounds / s / 1e6 for s in seconds]
-    fairness = min(per_module) / max(per_module)
-    benchmark.extra_info.update(
-        impl="atsock",
-        bytes=size * count,
-        modules=count,
-        bytes_per_module=size,
-        direction="both directions concurrently; bytes = each way, all modules",
-        write_chunk=WRITE_CHUNK,
-        per_module_mbps=per_module,
-        fairness=fairness,
-    )
-    if count > 1:  # one module is trivially fair
-        benchmark.extra_info["baseline_group"] = _group(1)
-        benchmark.extra_info["rows"] = [
-            value_row(f"{_group(count)} fairness (min/max)", fairness, "")
-        ]
+    describe_scale(benchmark, count, size, per_module, _group)

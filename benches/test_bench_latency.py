@@ -12,17 +12,12 @@ percentile of each.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import serial
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from atsock import Module
-from e2e_harness import disabled, emulators, pedantic, stop_process
+from e2e_harness import disabled, emulators, pedantic
 
 ROUNDS = 3000
 SMALL_ROUNDS = 20
@@ -34,22 +29,6 @@ TARGET_RATIO_MAX = 2.0
 GROUP = "e2e AT latency"
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def responder() -> Iterator[str]:
-    """The baseline's responder process; yields the pty path it answers on."""
-    script = Path(__file__).with_name("pty_responder.py")
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()
-        assert path, "the pty responder did not start"
-        yield path
-    finally:
-        stop_process(proc)
 
 
 def _describe(benchmark: BenchmarkFixture, rounds: int) -> None:

@@ -21,14 +21,13 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from e2e_harness import (
     MIB,
     STEP_TIMEOUT,
-    WRITE_CHUNK,
     connected_module,
+    describe_scale,
     disabled,
     echo_peer,
     echo_stream,
     emulators,
     pedantic,
-    value_row,
 )
 
 COUNTS = (1, 8, 32)
@@ -120,19 +119,4 @@ def test_scale(benchmark: BenchmarkFixture, count: int) -> None:
         finally:
             fleet.close()
     per_module = [size * rounds / s / 1e6 for s in fleet.seconds]
-    fairness = min(per_module) / max(per_module)
-    benchmark.extra_info.update(
-        impl="atsock",
-        bytes=size * count,
-        modules=count,
-        bytes_per_module=size,
-        direction="both directions concurrently; bytes = each way, all modules",
-        write_chunk=WRITE_CHUNK,
-        per_module_mbps=per_module,
-        fairness=fairness,
-    )
-    if count > 1:  # one module is trivially fair
-        benchmark.extra_info["baseline_group"] = _group(1)
-        benchmark.extra_info["rows"] = [
-            value_row(f"{_group(count)} fairness (min/max)", fairness, "")
-        ]
+    describe_scale(benchmark, count, size, per_module, _group)

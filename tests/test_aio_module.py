@@ -43,6 +43,26 @@ async def opened(url: str, **options: Any) -> AsyncIterator[atsock.aio.AsyncModu
         yield m
 
 
+@contextlib.asynccontextmanager
+async def ticking() -> AsyncIterator[list[float]]:
+    """A 1 ms ticker task while the block runs; yields the gaps between its ticks."""
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.ensure_future(tick())
+    try:
+        yield gaps
+    finally:
+        task.cancel()
+
+
 async def next_event(m: atsock.aio.AsyncModule, kind: type[T]) -> T:
     async for event in m.events(timeout=TIMEOUT):
         if isinstance(event, kind):
@@ -192,20 +212,9 @@ def test_the_loop_keeps_ticking_while_a_long_send_runs(
     async def test() -> None:
         async with opened(emu.url) as m:
             cid = await m.open_socket(SocketType.TCP_CLIENT, "127.0.0.1", collector.address[1])
-            gaps: list[float] = []
-
-            async def ticker() -> None:
-                last = time.monotonic()
-                while True:
-                    await asyncio.sleep(0.001)
-                    now = time.monotonic()
-                    gaps.append(now - last)
-                    last = now
-
-            ticking = asyncio.ensure_future(ticker())
             data = bytes(8 << 20)
-            await m.send(cid, data)
-            ticking.cancel()
+            async with ticking() as gaps:
+                await m.send(cid, data)
             await m.delete(cid)
             assert collector.data(10) == data
             assert len(gaps) > 20 and max(gaps) < 0.25  # (no call blocked the loop)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from atsock import SocketType
 from atsock.emulator import Emulator
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from peers import TcpEchoServer
-from test_aio_module import opened, run
+from test_aio_module import opened, run, ticking
 
 GUARD = 0.02
 
@@ -81,21 +80,9 @@ def test_the_loop_keeps_ticking_while_8_mib_stream(
     async def test() -> None:
         async with opened(emu.url, guard_time=GUARD) as m:
             await m.open_socket(SocketType.TCP_CLIENT, *echo_server.address)
-            gaps: list[float] = []
-
-            async def ticker() -> None:
-                last = time.monotonic()
-                while True:
-                    await asyncio.sleep(0.001)
-                    now = time.monotonic()
-                    gaps.append(now - last)
-                    last = now
-
-            ticking = asyncio.ensure_future(ticker())
-            async with m.transparent() as (reader, writer):
+            async with ticking() as gaps, m.transparent() as (reader, writer):
                 chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
                 echoed = await echo_through(reader, writer, chunks)
-            ticking.cancel()
             assert hashlib.sha256(echoed).digest() == hashlib.sha256(data).digest()
             assert len(gaps) > 20 and max(gaps) < 0.25  # (no call blocked the loop)
 
