@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +19,7 @@ import atsock.aio
 from atsock import CertKind, SocketType
 from atsock.emulator import Emulator
 from driver_fixtures import *  # noqa: F403  (the fixtures)
-from peers import DnsServer, TcpCollector, TcpEchoServer, TlsCertificates
+from peers import DnsServer, TcpCollector, TcpEchoServer, TlsCertificates, TlsEchoServer, UdpPeer
 
 T = TypeVar("T")
 TIMEOUT = 3.0
@@ -260,5 +261,58 @@ def test_garbage_from_the_wire_is_counted_and_the_module_still_answers(emu: Emul
             assert m.framing_errors >= 1  # (one or two: one read may carry both)
             await m.at()  # framing resynchronised
             assert await m.sockets() == []
+
+    run(test)
+
+
+def test_udp_client_and_server(emu: Emulator, udp_peer: UdpPeer) -> None:
+    async def test() -> None:
+        async with opened(emu.url) as m:
+            cid = await m.open_socket(SocketType.UDP_CLIENT, *udp_peer.address)
+            await m.send(cid, b"datagram one")
+            data, sender = await asyncio.to_thread(udp_peer.recv)
+            assert data == b"datagram one"
+            udp_peer.sendto(b"reply", sender)
+            await next_event(m, atsock.SocketData)
+            assert await m.read(cid) == b"reply"
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            server = await m.open_socket(SocketType.UDP_SERVER, port=port)
+            with pytest.raises(atsock.CommandError) as info:
+                await m.send(server, b"nobody spoke yet")
+            assert info.value.code == 99
+
+    run(test)
+
+
+def test_tls_stream_verified_by_the_module(
+    emu: Emulator, tls_certs: TlsCertificates, tls_echo: TlsEchoServer
+) -> None:
+    async def test() -> None:
+        async with opened(emu.url) as m:
+            await m.set_certificate(CertKind.CA, tls_certs.ca_pem)
+            reader, writer = await m.open_connection("localhost", tls_echo.address[1], tls=True)
+            writer.write(b"over tls \r\nOK\r\n")
+            assert await reader.readexactly(15) == b"over tls \r\nOK\r\n"
+            writer.close()
+            await writer.wait_closed()
+            await m.set_certificate(CertKind.CA, TlsCertificates().ca_pem)
+            with pytest.raises(atsock.SocketError) as info:
+                await m.open_connection("localhost", tls_echo.address[1], tls=True)
+            assert info.value.code == 109  # the module refused to trust it
+
+    run(test)
+
+
+def test_wifi_join_and_auto_connect(emu: Emulator) -> None:
+    async def test() -> None:
+        async with opened(emu.url) as m:
+            await m.join_wifi("lab-net", "secret, with comma")
+            assert (await next_event(m, atsock.WifiEvent)).name == "WIFI_CONNECT"
+            assert (await next_event(m, atsock.WifiEvent)).name == "WIFI_GOT_IP"
+            assert await m.command("AT+WJAP?") == ["+WJAP:lab-net"]
+            await m.set_auto_connect(False)
+            assert await m.command("AT+WAUTOCONN?") == ["+WAUTOCONN:0"]
 
     run(test)
