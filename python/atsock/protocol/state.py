@@ -78,16 +78,6 @@ class ModeState:
             )
         self.mode = mode
 
-    @property
-    def armed(self) -> bool:
-        """A ``>`` is expected to start a stream (the framer passes what follows through)."""
-        return self.mode in (Mode.ENTERING, Mode.BOOTING)
-
-    @property
-    def streaming(self) -> bool:
-        """The module takes the host's bytes as data: no command may be sent."""
-        return self.mode in (Mode.TRANSPARENT, Mode.LEAVING)
-
 
 class CommandState(enum.Enum):
     """What the command line between host and module waits for."""
