@@ -2,7 +2,7 @@
 
 The end-to-end benchmarks drive a real :class:`atsock.Module` over a real pty to the
 emulator running in a process of its own (:class:`atsock.demo.EmulatorProcess`), whose
-sockets reach a TCP echo peer (:class:`atsock.demo.EchoPeer`). The peer runs in a
+sockets reach a TCP echo peer (:class:`atsock.testing.TcpEcho`). The peer runs in a
 process of its own too, so that everything this (the driver's) process spends — CPU
 seconds, resident memory — is the driver's.
 
@@ -43,8 +43,8 @@ STEP_TIMEOUT = 60.0
 
 _PEER_SCRIPT = """
 import sys
-from atsock.demo import EchoPeer
-peer = EchoPeer()
+from atsock.testing import TcpEcho
+peer = TcpEcho(record=False)
 print(peer.address[1], flush=True)
 sys.stdin.read()
 peer.close()
@@ -140,7 +140,7 @@ class PairedBaseline:
 
 
 class EchoPeerProcess:
-    """:class:`atsock.demo.EchoPeer` in a process of its own (stops when stdin closes)."""
+    """:class:`atsock.testing.TcpEcho` in a process of its own (stops when stdin closes)."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from atsock.sync.module import Module
+from atsock.testing import TcpEcho
 from atsock.types import SocketType
 
 #: Pieces of payload that must pass through untouched.
@@ -44,42 +44,6 @@ def payload_blocks(size: int, seed: int = 2026) -> Iterator[bytes]:
         n = min(BLOCK, size - sent)
         yield data[:n]
         sent += n
-
-
-class EchoPeer:
-    """A TCP echo server on 127.0.0.1 (the demo's far end)."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.address: tuple[str, int] = self.listener.getsockname()[:2]
-        self._threads: list[threading.Thread] = []
-        threading.Thread(target=self._accept, name="demo-echo", daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._echo, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    @staticmethod
-    def _echo(conn: socket.socket) -> None:
-        with conn:
-            try:
-                while data := conn.recv(1 << 18):
-                    conn.sendall(data)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() thread
-        except OSError:
-            pass
-        self.listener.close()
 
 
 class EmulatorProcess:
@@ -180,7 +144,7 @@ def run_demo(
 ) -> Report:
     """Runs the demo and returns its report (printing as it goes)."""
     emulator = EmulatorProcess(baud) if port is None else None
-    echo = EchoPeer() if peer is None else None
+    echo = TcpEcho(record=False) if peer is None else None
     url = port or (emulator.url if emulator else "")
     target = peer or (echo.address if echo else ("127.0.0.1", 0))
     line_rate = baud / 10 if baud else None
