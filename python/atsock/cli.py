@@ -134,6 +134,32 @@ def _emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from atsock.check import CHECKS, CheckOptions, run_checks, select
+    from atsock.check.report import ProgressLine, format_json, format_table
+
+    if args.list:
+        width = max(len(c.name) for c in CHECKS)
+        for known in CHECKS:
+            print(f"{known.name:<{width}}  {known.summary}")
+        return 0
+    options = CheckOptions(
+        peer_host=args.peer_host,
+        module_host=args.module_host,
+        dns_port=args.dns_port,
+        timeout=args.timeout,
+    )
+    progress = ProgressLine(sys.stderr)
+    try:
+        report = run_checks(
+            args.url, select(args.only, args.skip), options, progress=progress, baudrate=args.baud
+        )
+    finally:
+        progress.done()
+    print(format_json(report) if args.json else format_table(report))
+    return 0 if report.passed else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from atsock.demo import run_demo
 
@@ -156,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo" and (args.port is None) != (args.peer is None):
         parser.error("demo: --port and --peer go together (a real module and a real echo peer)")
+    if args.command == "check" and args.url is None and not args.list:
+        parser.error("check: the URL of the module to check is required (or --list)")
     try:
         if args.command == "emulate":
             return _emulate(args)
@@ -168,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return _stream(args)
         if args.command == "proxy":
             return _proxy(args)
+        if args.command == "check":
+            return _check(args)
         if args.command == "term":
             from atsock.terminal import run_terminal
 

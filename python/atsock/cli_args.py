@@ -109,6 +109,18 @@ def _tcp_port(text: str) -> int:
     return int(text)
 
 
+def _check_names(text: str) -> list[str]:
+    """Comma-separated names of checks, each one that exists."""
+    from atsock.check import select
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    try:
+        select(names, None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
 def _state_file(path: str) -> str:
     """A flash file the emulator can write: an existing writable file, or a new one in
     a writable directory."""
@@ -144,6 +156,13 @@ EPILOG_PROXY = """examples:
   atsock proxy /dev/ttyUSB0              # prints 127.0.0.1:1080, then serves
   curl --socks5-hostname 127.0.0.1:1080 http://example.org/
   atsock proxy socket://127.0.0.1:4000 --listen 127.0.0.1:0 --user me:secret
+"""
+
+EPILOG_CHECK = """examples:
+  atsock check /dev/ttyUSB0 --peer-host 192.0.2.10 --module-host 192.0.2.77
+  atsock check /dev/pts/7 --dns-port 5353   # 'atsock emulate --pty --dns-port 5353'
+  atsock check /dev/ttyUSB0 --only tcp-client,transparent --json > report.json
+  atsock check --list
 """
 
 EPILOG_STREAM = """examples:
@@ -249,6 +268,39 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--link-rate", type=_positive, metavar="BYTES/S",
                         help="the line's speed where the port cannot tell it: a pty of "
                         "'atsock emulate --baud N' carries N/10")  # fmt: skip
+    check = command(
+        "check",
+        "check a module (or the emulator) against the TCP/IP command set's spec",
+        "Run every command of the spec against the module on URL, with real peers "
+        "(TCP/UDP/TLS echo, a DNS server) on --peer-host, and print a table of the "
+        "checks with the wire's bytes for each failure. Settings it changes "
+        "(certificates, DNS servers, receive mode, auto-transparent) are put back "
+        "afterwards. Exit status 0 only if every check passes.",
+        EPILOG_CHECK,
+    )
+    check.add_argument("url", metavar="URL", nargs="?",
+                       help="the module's port: /dev/tty…, socket://…")  # fmt: skip
+    check.add_argument("--baud", type=_baud, default=115200, metavar="N", help="UART speed")
+    check.add_argument("--timeout", type=_timeout, default=5.0, metavar="SECONDS",
+                       help="each check's budget for all its waits (the line time of "
+                       "its data added)")  # fmt: skip
+    check.add_argument("--trace", action="store_true", help="hexdump the wire on stderr")
+    check.add_argument("--peer-host", type=_ip_address, default="127.0.0.1", metavar="IP",
+                       help="the host's address on the module's network: the peers "
+                       "listen there")  # fmt: skip
+    check.add_argument("--module-host", type=_ip_address, default="127.0.0.1", metavar="IP",
+                       help="the module's address: the host connects there to its "
+                       "servers")  # fmt: skip
+    check.add_argument("--dns-port", type=_tcp_port, default=53, metavar="PORT",
+                       help="the UDP port of the run's DNS server (a real module asks "
+                       "on 53, which needs root)")  # fmt: skip
+    check.add_argument("--only", type=_check_names, action="extend", metavar="NAMES",
+                       help="run only these checks (comma-separated; see --list)")  # fmt: skip
+    check.add_argument("--skip", type=_check_names, action="extend", metavar="NAMES",
+                       help="skip these checks (comma-separated)")  # fmt: skip
+    check.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    check.add_argument("--list", action="store_true", help="list the checks and exit")
+
     proxy = command(
         "proxy",
         "SOCKS5 proxy: every connection a module connection (curl, requests, ...)",
