@@ -17,7 +17,26 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from atsock._core import __version__, parse_params
+from atsock._core import __version__
+from atsock.emulator.firmware import params as read
+from atsock.emulator.firmware.errors import (
+    BAD_CONID,
+    BAD_PARAM,
+    BIND,
+    CONNECT,
+    DNS,
+    NO_TRANSPARENT,
+    PARAM_COUNT,
+    SEND,
+    SOCKET_CREATE,
+    SSL_CONFIG,
+    SSL_VERIFY,
+    STATE,
+    TOO_LONG,
+    TYPE,
+    CommandFailed,
+)
+from atsock.emulator.firmware.mode import FirmwareMode
 from atsock.emulator.flash import CERT_SLOTS, AutoTransparent
 from atsock.emulator.netsock import (
     BACKLOG,
@@ -35,27 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("atsock.emulator")
 
-#: Firmware error codes (DESIGN.md, "Firmware behaviour beyond the spec").
-UNSUPPORTED, PARAM_COUNT, BAD_PARAM, TOO_LONG = 1, 3, 4, 5
-SOCKET_CREATE, CONNECT, DNS, STATE, TYPE, SEND = 96, 97, 98, 99, 100, 101
-BIND, NO_TRANSPARENT, SSL_CONFIG, SSL_VERIFY, BAD_CONID = 104, 105, 108, 109, 110
 #: SOCKETSEND lengths above this are refused (bad parameter).
 MAX_SEND = 2**31 - 1
-
-
-class CommandFailed(Exception):
-    """A command ends in ``+<CMD>:<code>`` then ``ERROR`` (or ``Unknown cmd``)."""
-
-    def __init__(self, command: str, code: int | None, unknown: bytes | None = None) -> None:
-        super().__init__(f"{command}:{code}")
-        self.command, self.code, self.unknown = command, code, unknown
-
-    def reply(self) -> bytes:
-        if self.unknown is not None:
-            return b"Unknown cmd:" + self.unknown + b"\r\nERROR\r\n"
-        if self.code is None:
-            return b"ERROR\r\n"
-        return f"+{self.command}:{self.code}\r\nERROR\r\n".encode()
 
 
 Handler = Callable[[str, list[bytes]], None]
@@ -87,68 +87,30 @@ class CommandSet:
     # ---- dispatch --------------------------------------------------------------------
 
     def dispatch(self, line: bytes) -> None:
-        if line[:2].upper() != b"AT":
-            raise CommandFailed("", None, unknown=line)
-        rest = line[2:]
-        if not rest:
+        if line.upper() == b"AT":
             self.emu.ok()
             return
-        if rest.upper() in (b"E0", b"E1"):
-            self.emu.flash.echo = rest[1:] == b"1"
+        if line.upper() in (b"ATE0", b"ATE1"):
+            self.emu.flash.echo = line[3:] == b"1"
             self.emu.save_flash()
             self.emu.ok()
             return
-        if rest[:1] != b"+":
+        split = read.split_command(line)
+        if split is None:
             raise CommandFailed("", None, unknown=line)
-        body = rest[1:]
-        cut = next((i for i, b in enumerate(body) if b in b"=?"), len(body))
-        name = body[:cut].decode("ascii", "replace").upper()
-        suffix = body[cut:]
+        name, suffix = split
         handler = self.handlers.get(name)
         if handler is None:
             raise CommandFailed(name, None, unknown=line)
-        params: list[bytes] = []
-        if suffix == b"":
-            form = "exec"
-        elif suffix == b"?":
-            form = "query"
-        elif suffix.startswith(b"=") and suffix != b"=?":
-            form = "set"
-            try:
-                params = parse_params(suffix[1:])
-            except ValueError:
-                raise CommandFailed(name, BAD_PARAM) from None
-        else:
-            raise CommandFailed(name, UNSUPPORTED)
-        handler(form, params)
+        handler(*read.form_of(name, suffix))
 
     # ---- parameter helpers -------------------------------------------------------------
 
-    @staticmethod
-    def _int(cmd: str, value: bytes, low: int, high: int) -> int:
-        # digits only: Python's int() would also take " 7 ", "+7" and "1_0"
-        if not value.isdigit() or len(value) > 12:
-            raise CommandFailed(cmd, BAD_PARAM)
-        number = int(value)
-        if not low <= number <= high:
-            raise CommandFailed(cmd, BAD_PARAM)
-        return number
-
-    @staticmethod
-    def _text(cmd: str, value: bytes) -> str:
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            raise CommandFailed(cmd, BAD_PARAM) from None
-
-    @staticmethod
-    def _count(cmd: str, params: list[bytes], *allowed: int) -> None:
-        if len(params) not in allowed:
-            raise CommandFailed(cmd, PARAM_COUNT)
-
-    def _forms(self, cmd: str, form: str, *allowed: str) -> None:
-        if form not in allowed:
-            raise CommandFailed(cmd, UNSUPPORTED)
+    _int = staticmethod(read.integer)
+    _text = staticmethod(read.text)
+    _host = staticmethod(read.host)
+    _count = staticmethod(read.count)
+    _forms = staticmethod(read.forms)
 
     def _socket(self, cmd: str, value: bytes) -> ModuleSocket:
         con_id = self._int(cmd, value, 0, 2**31)
@@ -190,12 +152,6 @@ class CommandSet:
             raise CommandFailed(cmd, STATE)
         con_id = self.emu.allocate_con_id(wanted)
         self.open_socket(stype, host, port, con_id, on_open=self._created)
-
-    def _host(self, cmd: str, value: bytes) -> str:
-        host = self._text(cmd, value)
-        if not host or len(host) > 253:
-            raise CommandFailed(cmd, BAD_PARAM)
-        return host
 
     def _created(self, ms: ModuleSocket) -> None:
         self.emu.line(f"connect success ConID={ms.con_id}")
@@ -452,6 +408,9 @@ class CommandSet:
 
         def opened(ms: ModuleSocket) -> None:
             self._created(ms)
+            if self.emu.mode is not FirmwareMode.COMMAND:  # the host got in first
+                log.warning("auto-transparent: ConID %d stays in command mode", ms.con_id)
+                return
             self.emu.enter_transparent(ms)
 
         def failed(exc: CommandFailed) -> None:
@@ -584,4 +543,4 @@ class CommandSet:
         self.emu.ok()
 
 
-__all__ = ["CERT_SLOTS", "CommandFailed", "CommandSet"]
+__all__ = ["CERT_SLOTS", "MAX_CERT", "CommandFailed", "CommandSet"]

@@ -30,7 +30,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from atsock._core import CommandFramer, FramingError, Guard, Packetizer
-from atsock.emulator.commands import CommandFailed, CommandSet
+from atsock.emulator.commands import CommandSet
+from atsock.emulator.firmware.errors import BAD_CONID, SOCKET_CREATE, CommandFailed
+from atsock.emulator.firmware.mode import FRAMING, FirmwareMode, ModeState
 from atsock.emulator.flash import Flash, FlashStore
 from atsock.emulator.netsock import PACKET, ModuleSocket, Status
 from atsock.emulator.pump import TransparentPump, tcp_ready
@@ -120,7 +122,8 @@ class Emulator:
         #: the pump may run in this transparent session (not after the UART failed under it)
         self._pump_allowed = False
         self._deferred_urcs: list[bytes] = []
-        self._busy = False
+        #: the firmware's one mode (mode.py: its transitions)
+        self.modes = ModeState()
         self._boots = 0
 
         self._out = bytearray()
@@ -290,7 +293,7 @@ class Emulator:
     def urc(self, text: str | bytes) -> None:
         """An unsolicited ``+EVENT:`` line; held back while in transparent mode."""
         data = b"+EVENT:" + (text.encode() if isinstance(text, str) else text) + b"\r\n"
-        if self._tt is not None:
+        if self.mode is FirmwareMode.TRANSPARENT:
             self._deferred_urcs.append(data)
         else:
             self.emit(data)
@@ -361,7 +364,7 @@ class Emulator:
         if self._pump is not None:
             return  # the pump keeps the guard's and the packetizer's time
         now_ns = time.monotonic_ns()
-        if self._tt is not None:
+        if self._tt is not None and self.mode is FirmwareMode.TRANSPARENT:
             escaped, data = self._guard.poll(now_ns)
             if data:
                 self._tt_data(data, now_ns)
@@ -378,7 +381,7 @@ class Emulator:
 
     def _next_timeout(self, now: float) -> float | None:
         deadlines = [t for t, _ in self._timers]
-        if self._tt is not None and self._pump is None:
+        if self.mode is FirmwareMode.TRANSPARENT and self._pump is None:
             for ns in (self._guard.deadline, self._packets.deadline):
                 if ns is not None:
                     deadlines.append(ns / 1e9)
@@ -509,14 +512,18 @@ class Emulator:
 
     def receive(self, data: bytes) -> None:
         """Host bytes, in whatever mode the module is in."""
-        if self._tt is not None:
+        mode = self.mode
+        if mode is FirmwareMode.TRANSPARENT:
             self._tt_input(data, time.monotonic_ns())
+            return
+        if mode is FirmwareMode.BOOTING:
+            log.debug("%d bytes lost: the module is rebooting", len(data))
             return
         self._framer.push(data)
         self._process_commands()
 
     def _process_commands(self) -> None:
-        while self._tt is None:
+        while self.mode in FRAMING:
             try:
                 event = self._framer.next_event()
             except FramingError:
@@ -533,7 +540,7 @@ class Emulator:
     def _on_line(self, line: bytes) -> None:
         if self.flash.echo:
             self.emit(line + b"\r\n")
-        if self._busy:
+        if self.mode is FirmwareMode.BUSY:
             self.emit(b"[Busy]Cmd running\r\n")
             return
         try:
@@ -552,6 +559,7 @@ class Emulator:
         packetize: bool,
     ) -> None:
         """Prints ``>``, hands the next ``length`` host bytes to ``sink``, then calls ``done``."""
+        self.modes.enter(FirmwareMode.PAYLOAD)
         self._raw_sink = sink
         self._raw_done = done
         self._raw_packets = Packetizer() if packetize else None
@@ -574,6 +582,7 @@ class Emulator:
                     sink(rest)
             done = self._raw_done
             self._raw_sink = self._raw_done = self._raw_packets = None
+            self.modes.leave(FirmwareMode.PAYLOAD)
             if done is not None:
                 done()
 
@@ -581,7 +590,8 @@ class Emulator:
 
     def enter_transparent(self, target: ModuleSocket, *, follow_last_peer: bool = False) -> None:
         """Prints ``>`` and streams between the UART and ``target`` until ``+++``."""
-        self._tt = target  # before the prompt: a host that saw '>' finds the module in it
+        self.modes.enter(FirmwareMode.TRANSPARENT)  # before the prompt: a host that saw
+        self._tt = target  # '>' finds the module in it
         self._tt_follow_last = follow_last_peer
         self._pump_allowed = True
         now_ns = time.monotonic_ns()
@@ -629,6 +639,7 @@ class Emulator:
         if rest:
             self._send_packet(target, rest)
         self._tt = None
+        self.modes.leave(FirmwareMode.TRANSPARENT)
         self.emit(TRANSPARENT_EXIT)
         for urc in self._deferred_urcs:
             self.emit(urc)
@@ -638,7 +649,12 @@ class Emulator:
 
     @property
     def in_transparent(self) -> bool:
-        return self._tt is not None
+        return self.mode is FirmwareMode.TRANSPARENT
+
+    @property
+    def mode(self) -> FirmwareMode:
+        """The firmware's mode now (see :mod:`atsock.emulator.firmware.mode`)."""
+        return self.modes.mode
 
     @property
     def pumping(self) -> bool:
@@ -703,12 +719,12 @@ class Emulator:
 
         if wanted:
             if wanted in self.sockets or not 1 <= wanted <= MAX_SOCKETS:
-                raise CommandFailed("SOCKET", 110)
+                raise CommandFailed("SOCKET", BAD_CONID)
             return wanted
         for con_id in range(1, MAX_SOCKETS + 1):
             if con_id not in self.sockets:
                 return con_id
-        raise CommandFailed("SOCKET", 96)
+        raise CommandFailed("SOCKET", SOCKET_CREATE)
 
     def add_socket(self, ms: ModuleSocket) -> None:
         if ms.sock is not None:
@@ -817,7 +833,7 @@ class Emulator:
     def _deliver(self, ms: ModuleSocket, data: bytes) -> None:
         if self._tt is ms:
             self.emit(data)
-        elif self.active_mode and self._tt is None:
+        elif self.active_mode and self.mode is not FirmwareMode.TRANSPARENT:
             self.emit(b"+EVENT:SocketDown,%d,%d,%s\r\n" % (ms.con_id, len(data), data))
         elif ms.queue(data):
             self.urc(f"SocketDown,{ms.con_id},{len(data)}")
@@ -900,7 +916,7 @@ class Emulator:
         Work that finishes after the module rebooted is discarded (never printed).
         """
         if busy:
-            self._busy = True
+            self.modes.enter(FirmwareMode.BUSY)
         boot = self._boots
 
         def finished(future: Future[T]) -> None:
@@ -909,7 +925,7 @@ class Emulator:
                     self._discard(future)
                     return
                 if busy:
-                    self._busy = False
+                    self.modes.leave(FirmwareMode.BUSY)
                 exc = future.exception()
                 if exc is not None:
                     failed(exc)
@@ -934,7 +950,7 @@ class Emulator:
     def _boot(self, *, announce: bool) -> None:
         """Power-on: sockets, modes and running commands gone; banner, Wi-Fi, auto-transparent."""
         self._boots += 1
-        self._busy = False
+        self.modes.enter(FirmwareMode.BOOTING)
         for ms in list(self.sockets.values()):
             ms.close()
         self.sockets.clear()
@@ -944,6 +960,7 @@ class Emulator:
         self._raw_sink = self._raw_done = self._raw_packets = None
         self.active_mode = False
         self.wifi_joined = False
+        self.modes.enter(FirmwareMode.COMMAND)
         if announce:
             self.emit(BANNER)
         if self.flash.auto_connect and self.flash.ssid:
@@ -956,7 +973,8 @@ class Emulator:
             self.commands.auto_transparent_on_boot(auto)
 
     def reboot(self) -> None:
-        """AT+RST: after its OK, the module restarts."""
+        """AT+RST: after its OK, the module restarts (what the host sends meanwhile is lost)."""
+        self.modes.enter(FirmwareMode.BOOTING)
         self.call_later(BOOT_DELAY, lambda: self._boot(announce=True))
 
     def save_flash(self) -> None:
