@@ -149,8 +149,8 @@ def _autott_forgets_the_port(emu: Emulator) -> None:
 
     def handler(form: str, params: list[bytes]) -> None:
         if form == "query":
-            emu.line("+SOCKETAUTOTT:4,127.0.0.1,1")
-            emu.ok()
+            emu.firmware.line("+SOCKETAUTOTT:4,127.0.0.1,1")
+            emu.firmware.ok()
         else:
             real(form, params)
 
@@ -159,8 +159,8 @@ def _autott_forgets_the_port(emu: Emulator) -> None:
 
 def _wdns_ignores_its_servers(emu: Emulator) -> None:
     emu.commands.handlers["WDNS"] = lambda form, params: (
-        emu.line("+WDNS:0.0.0.0,0.0.0.0"),
-        emu.ok(),
+        emu.firmware.line("+WDNS:0.0.0.0,0.0.0.0"),
+        emu.firmware.ok(),
     )
 
 
@@ -171,8 +171,8 @@ def _sslcret_truncates(emu: Emulator) -> None:
         if form == "set" and len(params) == 1:
             kind = int(params[0])
             body = emu.flash.certs.get(kind, b"")[:-1]
-            emu.emit(b"+SSLCRET:%d,%d,%s\r\n" % (kind, len(body), body))
-            emu.ok()
+            emu.firmware.emit(b"+SSLCRET:%d,%d,%s\r\n" % (kind, len(body), body))
+            emu.firmware.ok()
         else:
             real(form, params)
 
@@ -180,7 +180,7 @@ def _sslcret_truncates(emu: Emulator) -> None:
 
 
 def _socketdel_does_nothing(emu: Emulator) -> None:
-    emu.commands.handlers["SOCKETDEL"] = lambda form, params: emu.ok()
+    emu.commands.handlers["SOCKETDEL"] = lambda form, params: emu.firmware.ok()
 
 
 @pytest.mark.parametrize(

@@ -140,7 +140,7 @@ def test_emulate_reports_an_unreadable_state_file_in_one_line(tmp_path: Path) ->
 def test_emu_url_opens_an_in_process_emulator_and_closing_stops_it() -> None:
     port = serial.serial_for_url("emu://?echo=0&guard_time=0.05", timeout=0.02)
     emulator = port.emulator
-    assert emulator is not None and emulator.guard_ns == 50_000_000
+    assert emulator is not None and emulator.guard_time == 0.05
     with Wire(port) as wire:
         assert wire.command("AT") == b"OK\r\n"
     assert port.emulator is None

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from at_wire import Wire
 from atsock import Packetizer
 from atsock.emulator import Emulator
-from atsock.emulator.pump import tcp_ready
+from atsock.emulator.firmware.core import tcp_ready
 from peers import TcpCollector, TcpEchoServer, UdpPeer, wait_until
 from test_emulator_transparent import enter, escape
 

@@ -12,7 +12,7 @@ import socket
 import time
 
 from at_wire import EmulatorFactory, Wire, free_port
-from atsock.emulator.commands import MAX_CERT
+from atsock.types import MAX_CERT
 from peers import DnsServer, TlsCertificates, TlsEchoServer, tls_connect
 
 TIMEOUT = 2.0

@@ -102,10 +102,11 @@ def test_declared_length_never_completed_is_a_timeout_not_a_hang(fake: FakeModul
 
 def test_endless_line_is_bounded_and_a_clear_error(fake: FakeModule) -> None:
     """32 MiB without a line end while a command waits: memory stays bounded, the
-    command fails (framing error, or timeout) and the next one works."""
+    command fails with a framing error (its timeout is well beyond the blast's time,
+    even on a loaded machine) and the next one works."""
     fake.expect(b"AT+SOCKET?")
     fake.expect(b"AT", b"OK\r\n")
-    with open_module(fake.url, timeout=2.0) as m:
+    with open_module(fake.url, timeout=10.0) as m:
         m_rss = rss()
         failures: list[BaseException] = []
 
@@ -120,7 +121,7 @@ def test_endless_line_is_bounded_and_a_clear_error(fake: FakeModule) -> None:
         fake.wait_lines(1)
         blast(fake, b"endless line without an end ", 32 << 20)
         fake.send(b"\r\nOK\r\n")
-        thread.join(5)
+        thread.join(15)
         assert not thread.is_alive()
         assert len(failures) == 1 and isinstance(failures[0], atsock.FramingError)
         assert "line" in str(failures[0])

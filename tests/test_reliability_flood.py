@@ -69,7 +69,8 @@ def test_passive_mode_flood_drops_in_the_module_and_counts(
     before = rss()
     with caplog.at_level(logging.WARNING, logger="atsock.emulator"):
         flood(udp_peer, module_address, 2000)  # 2 MB for a 64 KiB queue
-        ms = emu.sockets[sock.con_id]
+        ms = emu.firmware.sockets.get(sock.con_id)
+        assert ms is not None
         assert wait_until(lambda: ms.dropped > 0)
         time.sleep(0.1)
     assert any("queue full" in r.message for r in caplog.records)

@@ -1,13 +1,10 @@
-"""The emulated module: one event loop that owns the UART, the sockets and the modes.
+"""The emulator's host: the event loop that carries out what the firmware decides.
 
-Everything the module does happens on the loop thread: bytes from the host go through
-the core's :class:`~atsock.CommandFramer` (command mode), a raw sink (after a ``>``
-prompt), or the ``+++`` :class:`~atsock.Guard` and the 1024-byte
-:class:`~atsock.Packetizer` (transparent mode); bytes from sockets become URCs, queued
-packets or transparent data. Slow work (DNS, connect, TLS handshakes) runs on worker
-threads while the module answers ``[Busy]Cmd running``; results come back to the loop.
-Output can be paced at a baud rate, as a real UART is. Fault injection (reset, dropped
-peers, garbage, lost bytes, stalls) is posted to the loop from any thread.
+The module's rules are the firmware's (:mod:`atsock.emulator.firmware`, no I/O); this
+loop owns everything real: the UART (paced at a baud rate, as a real one is), the
+host sockets behind the ConIDs (TCP, UDP, TLS), worker threads for slow work (DNS,
+connect, TLS handshakes), the flash file and fault injection. It feeds the firmware
+host bytes, socket data and work results, and carries out the actions it returns.
 
 One exception to "everything on the loop thread": while the module streams to a plain
 TCP peer over a pty, unpaced, a :class:`~atsock.emulator.pump.TransparentPump` moves
@@ -17,6 +14,7 @@ anything else with the UART or that socket.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -25,20 +23,39 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from atsock._core import CommandFramer, FramingError, Guard, Packetizer
-from atsock.emulator.commands import CommandSet
-from atsock.emulator.firmware.errors import BAD_CONID, SOCKET_CREATE, CommandFailed
-from atsock.emulator.firmware.mode import FRAMING, FirmwareMode, ModeState
+from atsock.emulator.firmware.actions import (
+    Action,
+    Close,
+    Connect,
+    Done,
+    Emit,
+    Failed,
+    Listen,
+    Resolve,
+    Result,
+    SaveFlash,
+    Send,
+    StreamStarted,
+)
+from atsock.emulator.firmware.commands import CommandSet
+from atsock.emulator.firmware.core import BANNER, Firmware
+from atsock.emulator.firmware.errors import DNS, SEND, SOCKET_CREATE, CommandFailed
+from atsock.emulator.firmware.mode import FirmwareMode
+from atsock.emulator.firmware.sockets import SocketEntry
 from atsock.emulator.flash import Flash, FlashStore
-from atsock.emulator.netsock import PACKET, ModuleSocket, Status
-from atsock.emulator.pump import TransparentPump, tcp_ready
+from atsock.emulator.netsock import PACKET, HostSocket, Status, connect, listen, server_tls_context
+from atsock.emulator.pump import TransparentPump
+from atsock.emulator.resolver import resolve
 from atsock.emulator.uart import READ_SIZE, PtyUart, TcpUart, Uart
-from atsock.protocol.rules import GUARD_TIME, MAX_GUARD_TIME, TRANSPARENT_EXIT
+from atsock.protocol.rules import GUARD_TIME, MAX_GUARD_TIME
 from atsock.types import SocketType
+
+__all__ = ["BANNER", "TX_HIGH", "Emulator"]
 
 log = logging.getLogger("atsock.emulator")
 wire = logging.getLogger("atsock.emulator.wire")
@@ -47,15 +64,12 @@ T = TypeVar("T")
 
 #: Output buffered for the UART above which sockets stop being read (backpressure).
 OUT_HIGH = 256 * 1024
-#: Time a reboot takes before the banner.
-BOOT_DELAY = 0.01
 #: Data queued for a peer above which the module stops taking UART input (backpressure).
 TX_HIGH = 256 * 1024
 #: Largest piece handed to one send() call.
 TX_CHUNK = 256 * 1024
 #: How far a late paced read may catch up with the line (the UART's receive FIFO).
 RX_CATCH_UP = 0.05
-BANNER = b"\r\nCombo-AT emulator (atsock)\r\nready\r\n"
 
 
 class Emulator:
@@ -88,11 +102,12 @@ class Emulator:
                 f"guard_time must be 0 to {MAX_GUARD_TIME:g} seconds, not {guard_time}"
             )
         self._store = FlashStore(state)
-        self.flash: Flash = self._store.load()
+        flash = self._store.load()
         if echo is not None:
-            self.flash.echo = echo
+            flash.echo = echo
+        #: the module's rules, with no I/O (this loop carries out its actions)
+        self.firmware = Firmware(flash, guard_ns=int(guard_time * 1e9))
         self.uart: Uart = PtyUart() if transport == "pty" else TcpUart(host, port)
-        self.guard_ns = int(guard_time * 1e9)
         self.listen_host = listen_host
         self.dns_port = dns_port
         self.connect_timeout = connect_timeout
@@ -106,31 +121,16 @@ class Emulator:
         self._out_since = 0.0
         self._rx_free = 0.0
 
-        self.sockets: dict[int, ModuleSocket] = {}
-        self.active_mode = False
-        self.wifi_joined = False
-        self.commands = CommandSet(self)
-        self._framer = CommandFramer()
-        self._raw_sink: Callable[[bytes], None] | None = None
-        self._raw_packets: Packetizer | None = None
-        self._raw_done: Callable[[], None] | None = None
-        self._tt: ModuleSocket | None = None
-        self._tt_follow_last = False
-        self._guard = Guard(self.guard_ns)
-        self._packets = Packetizer()
+        #: the real socket behind each ConID that has one
+        self.sockets: dict[int, HostSocket] = {}
         self._pump: TransparentPump | None = None
         #: the pump may run in this transparent session (not after the UART failed under it)
         self._pump_allowed = False
-        self._deferred_urcs: list[bytes] = []
-        #: the firmware's one mode (mode.py: its transitions)
-        self.modes = ModeState()
-        self._boots = 0
 
         self._out = bytearray()
         self._drop_out = 0
         self._drop_in = 0
         self._stall_until = 0.0
-        self._timers: list[tuple[float, Callable[[], None]]] = []
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -143,6 +143,35 @@ class Emulator:
         self._running = False
         self._closed = False
         self.url = self.uart.url
+
+    # ---- what the firmware knows ---------------------------------------------------------
+
+    @property
+    def guard_time(self) -> float:
+        """The ``+++`` guard time (seconds)."""
+        return self.firmware.guard.guard_ns / 1e9
+
+    @property
+    def flash(self) -> Flash:
+        return self.firmware.flash
+
+    @property
+    def commands(self) -> CommandSet:
+        return self.firmware.commands
+
+    @property
+    def mode(self) -> FirmwareMode:
+        """The firmware's mode now (see :mod:`atsock.emulator.firmware.mode`)."""
+        return self.firmware.mode
+
+    @property
+    def in_transparent(self) -> bool:
+        return self.firmware.mode is FirmwareMode.TRANSPARENT
+
+    @property
+    def pumping(self) -> bool:
+        """Transparent data moves on the pump's threads right now (see pump.py)."""
+        return self._pump is not None
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -192,8 +221,8 @@ class Emulator:
         if self._pump is not None:
             self._pump.stop()
             self._pump = None
-        for ms in list(self.sockets.values()):
-            ms.close()
+        for hs in self.sockets.values():
+            hs.close()
         self.sockets.clear()
         self._workers.shutdown(wait=False, cancel_futures=True)
         self.save_flash()
@@ -260,6 +289,79 @@ class Emulator:
         except OSError:
             pass
 
+    # ---- carrying out the firmware's actions ---------------------------------------------
+
+    def _carry_out(self, actions: Iterable[Action]) -> None:
+        """Does what the firmware asked, in order; what an action's immediate answer
+        leads to is done before the actions after it."""
+        todo = deque(actions)
+        while todo:
+            action = todo.popleft()
+            if isinstance(action, Emit):
+                self.emit(action.data)
+            elif isinstance(action, Send):
+                more = self._send(action)
+                todo.extendleft(reversed(more))
+            elif isinstance(action, Listen):
+                todo.extendleft(reversed(self._listen(action)))
+            elif isinstance(action, Connect):
+                self._connect(action)
+            elif isinstance(action, Resolve):
+                self._resolve(action)
+            elif isinstance(action, Close):
+                self._close(action.con_id)
+            elif isinstance(action, SaveFlash):
+                self.save_flash()
+            elif isinstance(action, StreamStarted):
+                self._pump_allowed = True
+                log.info("transparent mode on ConID %d", action.con_id)
+
+    def _boot(self, *, announce: bool) -> None:
+        self._carry_out(self.firmware.boot(time.monotonic_ns(), announce=announce))
+
+    def _close(self, con_id: int) -> None:
+        hs = self.sockets.pop(con_id, None)
+        if hs is not None:
+            hs.close()
+
+    def _listen(self, action: Listen) -> list[Action]:
+        result: Result
+        try:
+            sock = listen(action, self.listen_host, self.firmware.flash.certs)
+        except CommandFailed as exc:
+            result = Failed(exc.code or SOCKET_CREATE)
+        else:
+            self._register(action.con_id, sock)
+            result = Done()
+        return self.firmware.work_done(action.token, result)
+
+    def _connect(self, action: Connect) -> None:
+        def connected(sock: socket.socket) -> Result:
+            if action.con_id in self.sockets:  # (the ConID was reused meanwhile)
+                sock.close()
+                return Failed(SOCKET_CREATE)
+            self._register(action.con_id, sock)
+            return Done()
+
+        self.run_in_worker(
+            action.token,
+            lambda: connect(action, dns_port=self.dns_port, timeout=self.connect_timeout),
+            connected,
+            SOCKET_CREATE,
+        )
+
+    def _resolve(self, action: Resolve) -> None:
+        def lookup() -> str:
+            return resolve(
+                action.name, list(action.dns), port=self.dns_port, timeout=self.connect_timeout
+            )
+
+        self.run_in_worker(action.token, lookup, Done, DNS)
+
+    def _register(self, con_id: int, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sockets[con_id] = HostSocket(sock)
+
     # ---- output ----------------------------------------------------------------------
 
     def emit(self, data: bytes) -> None:
@@ -284,20 +386,6 @@ class Emulator:
             self._out_since = now
         self._out += data
 
-    def line(self, text: str | bytes) -> None:
-        self.emit((text.encode() if isinstance(text, str) else text) + b"\r\n")
-
-    def ok(self) -> None:
-        self.emit(b"OK\r\n")
-
-    def urc(self, text: str | bytes) -> None:
-        """An unsolicited ``+EVENT:`` line; held back while in transparent mode."""
-        data = b"+EVENT:" + (text.encode() if isinstance(text, str) else text) + b"\r\n"
-        if self.mode is FirmwareMode.TRANSPARENT:
-            self._deferred_urcs.append(data)
-        else:
-            self.emit(data)
-
     # ---- the loop ----------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -310,7 +398,7 @@ class Emulator:
             if self._pump is not None and self._pump.ended:
                 self._pause_pump()
             for key, mask in events:
-                kind, obj = key.data
+                kind, con_id = key.data
                 if kind == "wake":
                     self._drain_wake()
                     continue
@@ -321,11 +409,12 @@ class Emulator:
                         self._on_uart_readable(key.fd)
                 elif kind == "sock":
                     if mask & selectors.EVENT_WRITE:
-                        self._flush_socket(obj)
-                    if mask & selectors.EVENT_READ and obj.sock is not None:
-                        self._on_socket_readable(obj)
+                        self._carry_out(self._flush_socket(con_id)[1])
+                    if mask & selectors.EVENT_READ:
+                        self._on_socket_readable(con_id)
             self._run_calls()
-            self._run_timers()
+            if self._pump is None:  # (the pump keeps the guard's and the packetizer's time)
+                self._carry_out(self.firmware.poll(time.monotonic_ns()))
             self._flush_output()
 
     def _drain_wake(self) -> None:
@@ -347,46 +436,12 @@ class Emulator:
             except Exception:
                 log.exception("emulator callback failed")
 
-    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
-        self._timers.append((time.monotonic() + delay, fn))
-
-    def _run_timers(self) -> None:
-        now = time.monotonic()
-        due = [t for t in self._timers if t[0] <= now]
-        if due:
-            self._pause_pump()
-            self._timers = [t for t in self._timers if t[0] > now]
-            for _, fn in due:
-                try:
-                    fn()
-                except Exception:
-                    log.exception("emulator timer failed")
-        if self._pump is not None:
-            return  # the pump keeps the guard's and the packetizer's time
-        now_ns = time.monotonic_ns()
-        if self._tt is not None and self.mode is FirmwareMode.TRANSPARENT:
-            escaped, data = self._guard.poll(now_ns)
-            if data:
-                self._tt_data(data, now_ns)
-            if escaped:
-                self._exit_transparent()
-            elif self._packets.deadline is not None:
-                packet = self._packets.poll(now_ns)
-                if packet:
-                    self._send_packet(self._tt, packet)
-        elif self._raw_packets is not None and self._raw_sink is not None:
-            packet = self._raw_packets.poll(now_ns)
-            if packet:
-                self._raw_sink(packet)
-
     def _next_timeout(self, now: float) -> float | None:
-        deadlines = [t for t, _ in self._timers]
-        if self.mode is FirmwareMode.TRANSPARENT and self._pump is None:
-            for ns in (self._guard.deadline, self._packets.deadline):
-                if ns is not None:
-                    deadlines.append(ns / 1e9)
-        elif self._raw_packets is not None and self._raw_packets.deadline is not None:
-            deadlines.append(self._raw_packets.deadline / 1e9)
+        deadlines = []
+        if self._pump is None:
+            due = self.firmware.next_deadline()
+            if due is not None:
+                deadlines.append(due / 1e9)
         if self._stall_until > now:
             deadlines.append(self._stall_until)
         if self._rate is not None:
@@ -405,7 +460,7 @@ class Emulator:
         if not stalled and self._pump is None:
             reading = self._rate is None or self._rx_free <= now
             # a peer that does not keep up slows the host down, as the module's buffers fill
-            reading = reading and all(len(ms.tx) < TX_HIGH for ms in self.sockets.values())
+            reading = reading and all(len(hs.tx) < TX_HIGH for hs in self.sockets.values())
             writer = self.uart.writer_fd()
             for fd in self.uart.fds():
                 if reading or fd != writer:
@@ -414,17 +469,21 @@ class Emulator:
                 events = want.get(writer, (0, uart))[0] | selectors.EVENT_WRITE
                 want[writer] = (events, uart)
         out_room = len(self._out) < OUT_HIGH
-        for ms in self.sockets.values():
-            if ms.sock is None or ms.status == Status.CONNECTING:
+        streaming = self.firmware.stream_target
+        for con_id, hs in self.sockets.items():
+            entry = self.firmware.sockets.get(con_id)
+            if hs.sock is None or entry is None:
                 continue
-            if self._pump is not None and ms is self._tt:
+            if self._pump is not None and entry is streaming:
                 continue
-            events = selectors.EVENT_WRITE if ms.tx else 0
+            events = selectors.EVENT_WRITE if hs.tx else 0
             # TCP backpressure: the peer waits while the host does not read
-            if out_room and not (ms.rx_full and not ms.type.is_udp and self._tt is not ms):
+            if out_room and not (
+                entry.rx_full and not entry.type.is_udp and streaming is not entry
+            ):
                 events |= selectors.EVENT_READ
             if events:
-                want[ms.sock.fileno()] = (events, ("sock", ms))
+                want[hs.sock.fileno()] = (events, ("sock", con_id, hs))
         for fd in list(self._registered):
             if fd not in want:
                 self._sel.unregister(fd)
@@ -432,14 +491,14 @@ class Emulator:
         for fd, (events, data) in want.items():
             current = self._registered.get(fd)
             if current is None:
-                self._sel.register(fd, events, data)
+                self._sel.register(fd, events, data[:2])
             elif current[1] != data:
                 # a new owner: the old socket was closed and its fd number reused, and the
                 # kernel's epoll set forgot the fd on that close: register it afresh
                 self._sel.unregister(fd)
-                self._sel.register(fd, events, data)
+                self._sel.register(fd, events, data[:2])
             elif current[0] != events:
-                self._sel.modify(fd, events, data)
+                self._sel.modify(fd, events, data[:2])
             self._registered[fd] = (events, data)
 
     def _out_due(self) -> float:
@@ -512,170 +571,26 @@ class Emulator:
 
     def receive(self, data: bytes) -> None:
         """Host bytes, in whatever mode the module is in."""
-        mode = self.mode
-        if mode is FirmwareMode.TRANSPARENT:
-            self._tt_input(data, time.monotonic_ns())
-            return
-        if mode is FirmwareMode.BOOTING:
-            log.debug("%d bytes lost: the module is rebooting", len(data))
-            return
-        self._framer.push(data)
-        self._process_commands()
-
-    def _process_commands(self) -> None:
-        while self.mode in FRAMING:
-            try:
-                event = self._framer.next_event()
-            except FramingError:
-                self.emit(b"ERROR\r\n")  # line longer than the firmware's 256 bytes
-                continue
-            if event is None:
-                return
-            kind, payload = event
-            if kind == "raw":
-                self._on_raw(payload)
-            else:
-                self._on_line(payload)
-
-    def _on_line(self, line: bytes) -> None:
-        if self.flash.echo:
-            self.emit(line + b"\r\n")
-        if self.mode is FirmwareMode.BUSY:
-            self.emit(b"[Busy]Cmd running\r\n")
-            return
-        try:
-            self.commands.dispatch(line)
-        except CommandFailed as failed:
-            self.emit(failed.reply())
-
-    # ---- raw payload after a prompt (SOCKETSEND, SSLCRET) ----------------------------
-
-    def expect_raw(
-        self,
-        length: int,
-        sink: Callable[[bytes], None],
-        done: Callable[[], None],
-        *,
-        packetize: bool,
-    ) -> None:
-        """Prints ``>``, hands the next ``length`` host bytes to ``sink``, then calls ``done``."""
-        self.modes.enter(FirmwareMode.PAYLOAD)
-        self._raw_sink = sink
-        self._raw_done = done
-        self._raw_packets = Packetizer() if packetize else None
-        self._framer.expect_raw(length)
-        self.emit(b">")
-
-    def _on_raw(self, chunk: bytes) -> None:
-        sink, packets = self._raw_sink, self._raw_packets
-        if sink is None:
-            return
-        if packets is None:
-            sink(chunk)
-        else:
-            for packet in packets.push(chunk, time.monotonic_ns()):
-                sink(packet)
-        if self._framer.raw_remaining == 0:
-            if packets is not None:
-                rest = packets.flush()
-                if rest:
-                    sink(rest)
-            done = self._raw_done
-            self._raw_sink = self._raw_done = self._raw_packets = None
-            self.modes.leave(FirmwareMode.PAYLOAD)
-            if done is not None:
-                done()
-
-    # ---- transparent mode --------------------------------------------------------------
-
-    def enter_transparent(self, target: ModuleSocket, *, follow_last_peer: bool = False) -> None:
-        """Prints ``>`` and streams between the UART and ``target`` until ``+++``."""
-        self.modes.enter(FirmwareMode.TRANSPARENT)  # before the prompt: a host that saw
-        self._tt = target  # '>' finds the module in it
-        self._tt_follow_last = follow_last_peer
-        self._pump_allowed = True
-        now_ns = time.monotonic_ns()
-        self._guard.reset(now_ns)
-        self._packets = Packetizer()
-        self.emit(b">")
-        while target.rx:  # passive-mode packets not read yet: nothing is lost
-            self.emit(target.pop())
-        leftover = self._framer.buffered
-        if leftover:
-            self._framer.expect_raw(leftover)
-            rest = bytearray()
-            while (event := self._framer.next_event()) is not None:
-                rest += event[1]
-            self._tt_input(bytes(rest), now_ns)
-        log.info("transparent mode on ConID %d", target.con_id)
-
-    def _tt_input(self, data: bytes, now_ns: int) -> None:
-        escaped, forward = self._guard.feed(data, now_ns)
-        if escaped:
-            self._exit_transparent()
-            if forward:
-                self.receive(forward)
-            return
-        if forward:
-            self._tt_data(forward, now_ns)
-
-    def _tt_data(self, data: bytes, now_ns: int) -> None:
-        target = self._tt
-        if target is None:
-            return
-        if not target.type.is_udp:
-            ready = tcp_ready(self._packets, data, now_ns)
-            if ready:
-                self._send_packet(target, ready)
-            return
-        for packet in self._packets.push(data, now_ns):
-            self._send_packet(target, packet)
-
-    def _exit_transparent(self) -> None:
-        target = self._tt
-        if target is None:
-            return
-        rest = self._packets.flush()
-        if rest:
-            self._send_packet(target, rest)
-        self._tt = None
-        self.modes.leave(FirmwareMode.TRANSPARENT)
-        self.emit(TRANSPARENT_EXIT)
-        for urc in self._deferred_urcs:
-            self.emit(urc)
-        self._deferred_urcs.clear()
-        self._framer = CommandFramer()
-        log.info("transparent mode off")
-
-    @property
-    def in_transparent(self) -> bool:
-        return self.mode is FirmwareMode.TRANSPARENT
-
-    @property
-    def mode(self) -> FirmwareMode:
-        """The firmware's mode now (see :mod:`atsock.emulator.firmware.mode`)."""
-        return self.modes.mode
-
-    @property
-    def pumping(self) -> bool:
-        """Transparent data moves on the pump's threads right now (see pump.py)."""
-        return self._pump is not None
+        self._carry_out(self.firmware.receive(data, time.monotonic_ns()))
+        self._take_tls_pending()
 
     # ---- the transparent-mode fast path (pump.py) --------------------------------------
 
     def _maybe_start_pump(self, now: float) -> None:
         """Hands the stream to a pump when nothing but moving bytes is left to do."""
-        target = self._tt
+        target = self.firmware.stream_target
+        hs = self.sockets.get(target.con_id) if target is not None else None
         if (
             target is None
+            or hs is None
             or self._pump is not None
             or not self._pump_allowed
             or self._rate is not None
             or not isinstance(self.uart, PtyUart)
             or target.type not in (SocketType.TCP_CLIENT, SocketType.TCP_SEED)
             or target.status != Status.CONNECTED
-            or target.sock is None
-            or isinstance(target.sock, ssl.SSLSocket)
+            or hs.sock is None
+            or isinstance(hs.sock, ssl.SSLSocket)
             or self._out
             or self._drop_in
             or self._drop_out
@@ -683,10 +598,11 @@ class Emulator:
             or wire.isEnabledFor(logging.DEBUG)
         ):
             return
-        pending = bytes(target.tx)
-        target.tx.clear()
+        pending = bytes(hs.tx)
+        hs.tx.clear()
+        fw = self.firmware
         self._pump = TransparentPump(
-            self.uart.master, target.sock, self._guard, self._packets, pending, self._wake
+            self.uart.master, hs.sock, fw.guard, fw.packets, pending, self._wake
         )
 
     def _pause_pump(self) -> None:
@@ -695,243 +611,199 @@ class Emulator:
         if pump is None:
             return
         pump.stop()
-        target = self._tt
+        target = self.firmware.stream_target
+        hs = self.sockets.get(target.con_id) if target is not None else None
         if pump.unwritten:
             self._out[:0] = pump.unwritten
             self._out_since = time.monotonic()
-        if pump.unsent and target is not None:
-            target.tx[:0] = pump.unsent
+        if pump.unsent and hs is not None:
+            hs.tx[:0] = pump.unsent
         if pump.uart_failed:
             self._pump_allowed = False  # the loop finds out what became of the UART
         if target is not None and (pump.peer_closed or pump.peer_error is not None):
             if pump.peer_error is not None:
                 log.info("ConID %d failed: %s", target.con_id, pump.peer_error)
-            self._disconnected(target)
+            self._carry_out(self.firmware.disconnected(target.con_id))
         if pump.escaped:
-            self._exit_transparent()
-            if pump.after_escape:
-                self.receive(pump.after_escape)
+            self._carry_out(self.firmware.escape(pump.after_escape, time.monotonic_ns()))
 
     # ---- sockets ---------------------------------------------------------------------
 
-    def allocate_con_id(self, wanted: int = 0) -> int:
-        from atsock.emulator.netsock import MAX_SOCKETS
+    def _send(self, action: Send) -> list[Action]:
+        """Sends one packet; a receipt, and what a failure leads to, go to the firmware."""
+        went, more = self._send_packet(action)
+        if action.token is not None:
+            more += self.firmware.work_done(action.token, Done() if went else Failed(SEND))
+        return more
 
-        if wanted:
-            if wanted in self.sockets or not 1 <= wanted <= MAX_SOCKETS:
-                raise CommandFailed("SOCKET", BAD_CONID)
-            return wanted
-        for con_id in range(1, MAX_SOCKETS + 1):
-            if con_id not in self.sockets:
-                return con_id
-        raise CommandFailed("SOCKET", SOCKET_CREATE)
-
-    def add_socket(self, ms: ModuleSocket) -> None:
-        if ms.sock is not None:
-            ms.sock.setblocking(False)
-        self.sockets[ms.con_id] = ms
-
-    def delete_socket(self, con_id: int) -> None:
-        ms = self.sockets.pop(con_id)
-        ms.close()
-
-    def send(self, ms: ModuleSocket, data: bytes) -> bool:
-        """Sends one packet to a socket's peer; False if it could not be sent."""
-        return self._send_packet(ms, data)
-
-    def _send_packet(self, ms: ModuleSocket, data: bytes | memoryview) -> bool:
+    def _send_packet(self, action: Send) -> tuple[bool, list[Action]]:
         """Sends without ever blocking the loop: what the kernel does not take now waits
         in the socket's queue (TCP/TLS) and goes when it is writable; a UDP datagram the
         kernel refuses is dropped and counted. False if the socket cannot send."""
-        sock = ms.sock
-        if sock is None or ms.status != Status.CONNECTED:
-            return False
-        if ms.type.is_udp:
-            try:
-                if ms.type == SocketType.UDP_SERVER:
-                    if ms.udp_peer is None:
-                        return False
-                    sock.sendto(data, ms.udp_peer)
-                else:
-                    sock.send(data)
-            except (BlockingIOError, ssl.SSLWantWriteError):
-                ms.tx_dropped += 1
-                log.warning("ConID %d: datagram dropped, host socket buffer full", ms.con_id)
-            except ConnectionRefusedError as exc:  # (an earlier datagram's ICMP error)
-                ms.tx_dropped += 1
-                log.info("ConID %d: datagram dropped, the peer's port refused: %s",
-                         ms.con_id, exc)  # fmt: skip
-            except OSError as exc:
-                log.info("send on ConID %d failed: %s", ms.con_id, exc)
-                self._disconnected(ms)
-                return False
-            return True
-        ms.tx += data
-        return self._flush_socket(ms)
-
-    def _flush_socket(self, ms: ModuleSocket) -> bool:
-        sock = ms.sock
-        while ms.tx and sock is not None:
-            try:
-                sent = sock.send(ms.tx[:TX_CHUNK])
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                return True  # the loop writes the rest when the socket is writable
-            except OSError as exc:
-                log.info("send on ConID %d failed: %s", ms.con_id, exc)
-                ms.tx.clear()
-                self._disconnected(ms)
-                return False
-            del ms.tx[:sent]
-        return True
-
-    def _on_socket_readable(self, ms: ModuleSocket) -> None:
-        if ms.sock is None:
-            return
-        if ms.type in (SocketType.TCP_SERVER, SocketType.SSL_SERVER):
-            self._accept(ms)
-            return
+        con_id, data = action.con_id, action.data
+        hs = self.sockets.get(con_id)
+        entry = self.firmware.sockets.get(con_id)
+        sock = hs.sock if hs is not None else None
+        if hs is None or sock is None or entry is None or entry.status != Status.CONNECTED:
+            return False, []
+        if not entry.type.is_udp:
+            hs.tx += data
+            return self._flush_socket(con_id)
         try:
-            if ms.type == SocketType.UDP_SERVER:
-                data, addr = ms.sock.recvfrom(65535)
-                if ms.udp_peer is None or (self._tt is ms and self._tt_follow_last):
-                    ms.udp_peer = (addr[0], addr[1])
-                    ms.remote_host, ms.remote_port = ms.udp_peer
-                self._deliver(ms, data)
+            if entry.type == SocketType.UDP_SERVER:
+                if action.to is None:
+                    return False, []
+                sock.sendto(data, action.to)
+            else:
+                sock.send(data)
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            hs.tx_dropped += 1
+            log.warning("ConID %d: datagram dropped, host socket buffer full", con_id)
+        except ConnectionRefusedError as exc:  # (an earlier datagram's ICMP error)
+            hs.tx_dropped += 1
+            log.info("ConID %d: datagram dropped, the peer's port refused: %s", con_id, exc)
+        except OSError as exc:
+            log.info("send on ConID %d failed: %s", con_id, exc)
+            return False, self.firmware.disconnected(con_id)
+        return True, []
+
+    def _flush_socket(self, con_id: int) -> tuple[bool, list[Action]]:
+        hs = self.sockets.get(con_id)
+        while hs is not None and hs.tx and hs.sock is not None:
+            try:
+                sent = hs.sock.send(hs.tx[:TX_CHUNK])
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return True, []  # the loop writes the rest when the socket is writable
+            except OSError as exc:
+                log.info("send on ConID %d failed: %s", con_id, exc)
+                hs.tx.clear()  # what waited for the peer can never go
+                return False, self.firmware.disconnected(con_id)
+            del hs.tx[:sent]
+        return True, []
+
+    def _on_socket_readable(self, con_id: int) -> None:
+        hs = self.sockets.get(con_id)
+        entry = self.firmware.sockets.get(con_id)
+        if hs is None or hs.sock is None or entry is None:
+            return
+        if entry.type in (SocketType.TCP_SERVER, SocketType.SSL_SERVER):
+            self._accept(entry, hs.sock)
+            return
+        fw = self.firmware
+        sock = hs.sock
+        try:
+            if entry.type == SocketType.UDP_SERVER:
+                data, addr = sock.recvfrom(65535)
+                self._carry_out(fw.received(con_id, data, (addr[0], addr[1])))
                 return
-            if ms.type.is_udp:  # a UDP client: whole datagrams, and no end of stream
-                data = ms.sock.recv(65535)
+            if entry.type.is_udp:  # a UDP client: whole datagrams, and no end of stream
+                data = sock.recv(65535)
                 if data:  # (an empty datagram carries nothing to announce)
-                    self._deliver(ms, data)
+                    self._carry_out(fw.received(con_id, data))
                 return
-            size = 65536 if self._tt is ms else PACKET
-            data = ms.sock.recv(size)
+            size = 65536 if fw.stream_target is entry else PACKET
+            data = sock.recv(size)
             if not data:
-                self._disconnected(ms)
+                self._carry_out(fw.disconnected(con_id))
                 return
-            self._deliver(ms, data)
+            self._carry_out(fw.received(con_id, data))
             # TLS may hold decrypted bytes the selector cannot see
-            while isinstance(ms.sock, ssl.SSLSocket) and ms.sock.pending() and not ms.rx_full:
-                self._deliver(ms, ms.sock.recv(size))
+            while isinstance(sock, ssl.SSLSocket) and sock.pending() and not entry.rx_full:
+                self._carry_out(fw.received(con_id, sock.recv(size)))
         except (ssl.SSLWantReadError, BlockingIOError):
             return
         except OSError as exc:
-            if ms.type.is_udp and isinstance(exc, ConnectionRefusedError):
+            if entry.type.is_udp and isinstance(exc, ConnectionRefusedError):
                 # an ICMP "port unreachable" for an earlier datagram: UDP has no connection
                 # to lose, the socket stays usable (a server may come up later)
-                log.info("ConID %d: the peer's port refused a datagram (%s)", ms.con_id, exc)
+                log.info("ConID %d: the peer's port refused a datagram (%s)", con_id, exc)
                 return
-            log.info("receive on ConID %d failed: %s", ms.con_id, exc)
-            self._disconnected(ms)
+            log.info("receive on ConID %d failed: %s", con_id, exc)
+            self._carry_out(fw.disconnected(con_id))
 
-    def room_again(self, ms: ModuleSocket) -> None:
-        """A SOCKETREAD made room in ``ms``'s receive queue: TLS may hold decrypted bytes
-        it stopped taking when the queue was full, which the selector cannot see (the
-        kernel's buffer may be empty), so they are taken now."""
-        if isinstance(ms.sock, ssl.SSLSocket) and ms.sock.pending() and not ms.rx_full:
-            self.call_soon(lambda: self._on_socket_readable(ms))
-
-    def _deliver(self, ms: ModuleSocket, data: bytes) -> None:
-        if self._tt is ms:
-            self.emit(data)
-        elif self.active_mode and self.mode is not FirmwareMode.TRANSPARENT:
-            self.emit(b"+EVENT:SocketDown,%d,%d,%s\r\n" % (ms.con_id, len(data), data))
-        elif ms.queue(data):
-            self.urc(f"SocketDown,{ms.con_id},{len(data)}")
-        else:
-            log.warning(
-                "ConID %d receive queue full: datagram dropped (%d so far)", ms.con_id, ms.dropped
-            )
-
-    def _disconnected(self, ms: ModuleSocket) -> None:
-        if ms.status == Status.DISCONNECTED:
-            return
-        ms.status = Status.DISCONNECTED
-        ms.close()
-        # what still waited for the peer can never go: it must not hold the UART back
-        ms.tx.clear()
-        self.urc(f"SocketDisconnect,{ms.con_id}")
+    def _take_tls_pending(self) -> None:
+        """A SOCKETREAD may have made room in a receive queue: TLS may hold decrypted
+        bytes it stopped taking when the queue was full, which the selector cannot see
+        (the kernel's buffer may be empty), so they are taken now."""
+        for con_id, hs in list(self.sockets.items()):
+            entry = self.firmware.sockets.get(con_id)
+            sock = hs.sock
+            if (
+                isinstance(sock, ssl.SSLSocket)
+                and entry is not None
+                and not entry.rx_full
+                and sock.pending()
+            ):
+                self.call_soon(functools.partial(self._on_socket_readable, con_id))
 
     def _peer_vanished(self, con_id: int) -> None:
-        ms = self.sockets.get(con_id)
-        if ms is not None and ms.sock is not None:
+        hs = self.sockets.get(con_id)
+        if hs is not None and hs.sock is not None:
             try:
-                ms.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                hs.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
             except OSError:
                 pass
-            self._disconnected(ms)
+            self._carry_out(self.firmware.disconnected(con_id))
 
-    def _accept(self, server: ModuleSocket) -> None:
-        assert server.sock is not None
+    def _accept(self, server: SocketEntry, listener: socket.socket) -> None:
         try:
-            conn, addr = server.sock.accept()
+            conn, addr = listener.accept()
         except (BlockingIOError, OSError):
             return
         tls = server.type == SocketType.SSL_SERVER
+        certs = dict(self.firmware.flash.certs)
+        server_id = server.con_id
 
         def handshake() -> socket.socket:
             conn.settimeout(self.connect_timeout)
-            return self.commands.server_tls(conn) if tls else conn
+            return server_tls_context(certs).wrap_socket(conn, server_side=True) if tls else conn
 
-        def accepted(sock: socket.socket) -> None:
-            if server.con_id not in self.sockets:
+        def accepted(future: Future[socket.socket]) -> None:
+            exc = future.exception()
+            if exc is not None:
+                log.info("client %s not accepted: %s", addr, exc)
+                conn.close()
+                return
+            sock = future.result()
+            con_id, actions = self.firmware.accepted(server_id, addr[0], addr[1])
+            if con_id is None:
+                log.warning("client %s refused: its server is gone or no ConID is free", addr)
                 sock.close()
                 return
-            try:
-                con_id = self.allocate_con_id()
-            except CommandFailed:
-                log.warning("no free ConID: client %s refused", addr)
-                sock.close()
-                return
-            seed = ModuleSocket(
-                con_id,
-                SocketType.SSL_SEED if tls else SocketType.TCP_SEED,
-                sock,
-                remote_host=addr[0],
-                remote_port=addr[1],
-                local_port=server.local_port,
-                server_con_id=server.con_id,
-            )
-            self.add_socket(seed)
-            self.urc(f"SocketSeed,{con_id},{server.con_id}")
+            self._register(con_id, sock)
+            self._carry_out(actions)
 
-        def failed(exc: BaseException) -> None:
-            log.info("client %s not accepted: %s", addr, exc)
-            conn.close()
-
-        self.run_in_worker(handshake, accepted, failed, busy=False)
+        self._workers.submit(handshake).add_done_callback(
+            lambda future: self.call_soon(lambda: accepted(future))
+        )
 
     # ---- workers -----------------------------------------------------------------------
 
     def run_in_worker(
         self,
+        token: int,
         work: Callable[[], T],
-        done: Callable[[T], None],
-        failed: Callable[[BaseException], None],
-        *,
-        busy: bool = True,
+        done: Callable[[T], Result],
+        code: int,
     ) -> None:
-        """Runs ``work`` off the loop; ``done``/``failed`` run on the loop afterwards.
-
-        With ``busy`` the module answers other commands with ``[Busy]Cmd running``.
-        Work that finishes after the module rebooted is discarded (never printed).
-        """
-        if busy:
-            self.modes.enter(FirmwareMode.BUSY)
-        boot = self._boots
+        """Runs ``work`` off the loop; its result (``done`` of it, or Failed with the
+        CommandFailed's code, else ``code``) goes to the firmware as ``token``'s.
+        Work the firmware no longer wants (it rebooted since) is discarded, never shown."""
 
         def finished(future: Future[T]) -> None:
             def on_loop() -> None:
-                if boot != self._boots:
+                if not self.firmware.expects(token):
                     self._discard(future)
                     return
-                if busy:
-                    self.modes.leave(FirmwareMode.BUSY)
                 exc = future.exception()
-                if exc is not None:
-                    failed(exc)
+                result: Result
+                if exc is None:
+                    result = done(future.result())
                 else:
-                    done(future.result())
-                self._process_commands()
+                    if not isinstance(exc, CommandFailed):
+                        log.info("work for token %d failed: %s", token, exc)
+                    result = Failed(getattr(exc, "code", None) or code)
+                self._carry_out(self.firmware.work_done(token, result))
 
             self.call_soon(on_loop)
 
@@ -945,40 +817,8 @@ class Emulator:
             if callable(close):
                 close()
 
-    # ---- boot ------------------------------------------------------------------------
-
-    def _boot(self, *, announce: bool) -> None:
-        """Power-on: sockets, modes and running commands gone; banner, Wi-Fi, auto-transparent."""
-        self._boots += 1
-        self.modes.enter(FirmwareMode.BOOTING)
-        for ms in list(self.sockets.values()):
-            ms.close()
-        self.sockets.clear()
-        self._tt = None
-        self._deferred_urcs.clear()
-        self._framer = CommandFramer()
-        self._raw_sink = self._raw_done = self._raw_packets = None
-        self.active_mode = False
-        self.wifi_joined = False
-        self.modes.enter(FirmwareMode.COMMAND)
-        if announce:
-            self.emit(BANNER)
-        if self.flash.auto_connect and self.flash.ssid:
-            self.wifi_joined = True
-            if announce:
-                self.urc("WIFI_CONNECT")
-                self.urc("WIFI_GOT_IP")
-        auto = self.flash.auto_transparent
-        if auto.type and self.wifi_joined:
-            self.commands.auto_transparent_on_boot(auto)
-
-    def reboot(self) -> None:
-        """AT+RST: after its OK, the module restarts (what the host sends meanwhile is lost)."""
-        self.modes.enter(FirmwareMode.BOOTING)
-        self.call_later(BOOT_DELAY, lambda: self._boot(announce=True))
-
     def save_flash(self) -> None:
         try:
-            self._store.save(self.flash)
+            self._store.save(self.firmware.flash)
         except OSError as exc:
             log.error("could not save emulator state: %s", exc)

@@ -1,84 +1,50 @@
-"""The module's sockets (ConIDs), each backed by a real host socket.
-
-One :class:`ModuleSocket` per ConID: its type and status as ``AT+SOCKET?`` reports
-them, the host socket behind it (TCP, UDP, or TLS through :mod:`ssl`), and the packets
-received but not yet read by the host (passive mode). Receive queues are bounded: a
-TCP socket stops being read when its queue is full (the peer is slowed down, nothing
-is lost); a UDP socket drops datagrams and counts them, as a real module must.
+"""The host sockets behind the module's ConIDs: real TCP, UDP and TLS (:mod:`ssl`)
+sockets, made the way the firmware asks (connect with its DNS servers and
+certificates, bind a server), with what is queued for each peer. What the module
+knows of a ConID (type, status, received packets) is the firmware's
+(:mod:`atsock.emulator.firmware.sockets`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
 import tempfile
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atsock.types import SocketStatus, SocketType
+from atsock.emulator.firmware.actions import Connect, Listen
+from atsock.emulator.firmware.errors import (
+    BIND,
+    CONNECT,
+    DNS,
+    SSL_CONFIG,
+    SSL_VERIFY,
+    CommandFailed,
+)
+from atsock.emulator.firmware.sockets import MAX_SOCKETS, PACKET, RX_LIMIT, Status
+from atsock.emulator.resolver import ResolveError, resolve
+from atsock.types import SocketType
 
-#: Largest packet read from a host socket at once (one SOCKETREAD / SocketDown).
-PACKET = 1024
-#: Receive-queue bound per ConID, in bytes.
-RX_LIMIT = 64 * 1024
+__all__ = ["BACKLOG", "MAX_SOCKETS", "PACKET", "RX_LIMIT", "HostSocket", "Status"]
+
+log = logging.getLogger("atsock.emulator")
+
 #: Seeds (accepted clients) a server queues before accept.
 BACKLOG = 5
-#: Most ConIDs at once.
-MAX_SOCKETS = 16
-
-
-# The module's socket types and states are the driver's: one definition of the spec's numbers.
-Status = SocketStatus
 
 
 @dataclass(eq=False)
-class ModuleSocket:
-    con_id: int
-    type: SocketType
+class HostSocket:
+    """The real socket of one ConID, and the bytes waiting for it to take them."""
+
     sock: socket.socket | None
-    status: Status = Status.CONNECTED
-    remote_host: str = ""
-    remote_port: int = -1
-    local_port: int = -1
-    server_con_id: int = -1
-    #: UDP server: where replies go (first peer, or the latest in TT mode 2).
-    udp_peer: tuple[str, int] | None = None
-    rx: deque[bytes] = field(default_factory=deque)
-    rx_bytes: int = 0
-    dropped: int = 0
     #: bytes waiting for the host socket to take them (TCP/TLS)
     tx: bytearray = field(default_factory=bytearray)
     #: datagrams the host socket refused (UDP)
     tx_dropped: int = 0
-
-    def row(self) -> str:
-        """The ``AT+SOCKET?`` row of this ConID."""
-        return (
-            f"{self.con_id},{int(self.type)},{int(self.status)},{self.remote_host},"
-            f"{self.remote_port},{self.local_port},{self.server_con_id}"
-        )
-
-    @property
-    def rx_full(self) -> bool:
-        return self.rx_bytes >= RX_LIMIT
-
-    def queue(self, packet: bytes) -> bool:
-        """Keeps a received packet for SOCKETREAD; False (and counted) if dropped."""
-        if self.rx_full:
-            self.dropped += 1
-            return False
-        self.rx.append(packet)
-        self.rx_bytes += len(packet)
-        return True
-
-    def pop(self) -> bytes:
-        if not self.rx:
-            return b""
-        packet = self.rx.popleft()
-        self.rx_bytes -= len(packet)
-        return packet
 
     def close(self) -> None:
         if self.sock is not None:
@@ -129,3 +95,68 @@ def server_context(certs: dict[int, bytes]) -> ssl.SSLContext:
         ctx.load_verify_locations(cadata=ca.decode("ascii", "replace"))
         ctx.verify_mode = ssl.CERT_OPTIONAL
     return ctx
+
+
+def connect(action: Connect, *, dns_port: int, timeout: float) -> socket.socket:
+    """A client socket as ``AT+SOCKET`` makes it: the name resolved through the module's
+    DNS servers, connected, TLS verified with its certificates (CommandFailed with the
+    firmware's code if not)."""
+    host, port, stype = action.host, action.port, action.type
+    try:
+        address = resolve(host, list(action.dns), port=dns_port, timeout=timeout)
+    except ResolveError as exc:
+        log.info("cannot resolve %s: %s", host, exc)
+        raise CommandFailed("SOCKET", DNS) from exc
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    if stype == SocketType.UDP_CLIENT:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.connect((address, port))
+        return sock
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except OSError as exc:
+        log.info("connect to %s:%d failed: %s", address, port, exc)
+        raise CommandFailed("SOCKET", CONNECT) from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if stype != SocketType.SSL_CLIENT:
+        return sock
+    try:
+        return client_context(action.certs).wrap_socket(sock, server_hostname=host)
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        log.info("TLS verification of %s failed: %s", host, exc.verify_message)
+        raise CommandFailed("SOCKET", SSL_VERIFY) from exc
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        log.info("TLS with %s failed: %s", host, exc)
+        raise CommandFailed("SOCKET", SSL_CONFIG) from exc
+
+
+def listen(action: Listen, host: str, certs: dict[int, bytes]) -> socket.socket:
+    """A server socket bound on ``host`` (CommandFailed with the firmware's code if not)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    udp = action.type == SocketType.UDP_SERVER
+    sock = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    try:
+        if action.type == SocketType.SSL_SERVER:
+            server_tls_context(certs)  # refuse before binding when certs are missing
+        if not udp:  # (for UDP it would let a second socket share the port)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, action.port))
+        if not udp:
+            sock.listen(BACKLOG)
+    except CommandFailed:
+        sock.close()
+        raise
+    except OSError as exc:
+        sock.close()
+        log.info("cannot bind %s:%d: %s", host, action.port, exc)
+        raise CommandFailed("SOCKET", BIND) from exc
+    return sock
+
+
+def server_tls_context(certs: dict[int, bytes]) -> ssl.SSLContext:
+    try:
+        return server_context(certs)
+    except (ssl.SSLError, ValueError) as exc:
+        raise CommandFailed("SOCKET", SSL_CONFIG) from exc

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 
 from atsock._core import Guard, Packetizer
+from atsock.emulator.firmware.core import tcp_ready
 from atsock.sync.portio import read_burst
 
 #: Most bytes one burst from the UART brings (the host streaming at full speed fills
@@ -35,21 +36,6 @@ from atsock.sync.portio import read_burst
 BURST_SIZE = 256 * 1024
 #: Most bytes one receive from the peer brings.
 READ_SIZE = 65536
-
-
-def tcp_ready(packets: Packetizer, data: bytes | memoryview, now_ns: int) -> memoryview:
-    """What of ``data`` goes to a TCP/TLS peer now, in packets of at most
-    ``packets.max_packet``: whole packets at once; only a tail waits for more or for idle."""
-    view = memoryview(data)
-    if packets.pending == 0:
-        whole = len(view) - len(view) % packets.max_packet
-        if whole == len(view):
-            return view
-        if whole:
-            tail = packets.push(view[whole:], now_ns)
-            assert not tail  # less than one packet, into an empty packetizer
-            return view[:whole]
-    return memoryview(b"".join(packets.push(view, now_ns)))
 
 
 class TransparentPump:

@@ -67,7 +67,7 @@ class Serial(PosixSerial):
             raise
         finally:
             self._port = self.name = self.portstr = url
-        self.guard_time = self.emulator.guard_ns / 1e9
+        self.guard_time = self.emulator.guard_time
         baud = options.get("baud")
         self.link_rate = baud / 10 if baud else None
 
