@@ -23,7 +23,7 @@ from atsock.emulator.firmware.actions import (
 from atsock.emulator.firmware.core import BANNER, BOOT_DELAY_NS, BUSY_REPLY, Firmware
 from atsock.emulator.firmware.errors import CONNECT, SEND
 from atsock.emulator.firmware.mode import FirmwareMode
-from atsock.emulator.flash import Flash
+from atsock.emulator.firmware.settings import Flash
 from atsock.types import SocketType
 
 M = FirmwareMode

@@ -30,8 +30,8 @@ from atsock.emulator.firmware.errors import (
     CommandFailed,
 )
 from atsock.emulator.firmware.mode import FirmwareMode
+from atsock.emulator.firmware.settings import AutoTransparent, Flash
 from atsock.emulator.firmware.sockets import SocketEntry, SocketTable, Status
-from atsock.emulator.flash import AutoTransparent, Flash
 from atsock.types import MAX_CERT, SocketType
 
 log = logging.getLogger("atsock.emulator")

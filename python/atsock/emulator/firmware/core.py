@@ -32,8 +32,8 @@ from atsock.emulator.firmware.actions import (
 from atsock.emulator.firmware.commands import CommandSet
 from atsock.emulator.firmware.errors import CommandFailed
 from atsock.emulator.firmware.mode import FRAMING, FirmwareMode, ModeState
+from atsock.emulator.firmware.settings import Flash
 from atsock.emulator.firmware.sockets import SocketEntry, SocketTable, Status
-from atsock.emulator.flash import Flash
 from atsock.protocol.rules import TRANSPARENT_EXIT
 from atsock.types import SocketType
 
