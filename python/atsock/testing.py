@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dns.exception
@@ -143,18 +143,23 @@ class TlsEcho(TcpEcho):
             raise
 
 
-class UdpEcho(_Peer):
-    """A UDP server that sends every datagram back to its sender."""
+class _UdpServer(_Peer):
+    """A UDP socket on ``host:port`` whose thread answers each datagram with what
+    ``reply`` makes of it (None: no answer)."""
 
-    def __init__(self, host: str = "127.0.0.1", *, port: int = 0) -> None:
+    def __init__(
+        self, host: str, port: int, name: str, reply: Callable[[bytes], bytes | None]
+    ) -> None:
+        self._reply = reply
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
         super().__init__(sock)
-        threading.Thread(target=self._serve, name="atsock-udp-echo", daemon=True).start()
-
-    def __repr__(self) -> str:
-        return f"<atsock.testing.UdpEcho {self.host}:{self.port}>"
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
 
     def _serve(self) -> None:
         while True:
@@ -164,31 +169,39 @@ class UdpEcho(_Peer):
                 return
             if not data and self._closed:
                 return
-            self._record(data)
+            reply = self._reply(data)
+            if reply is None:
+                continue
             try:
-                self._sock.sendto(data, sender)
+                self._sock.sendto(reply, sender)
             except OSError:
                 return
 
 
-class DnsServer(_Peer):
+class UdpEcho(_UdpServer):
+    """A UDP server that sends every datagram back to its sender."""
+
+    def __init__(self, host: str = "127.0.0.1", *, port: int = 0) -> None:
+        super().__init__(host, port, "atsock-udp-echo", self._echo)
+
+    def __repr__(self) -> str:
+        return f"<atsock.testing.UdpEcho {self.host}:{self.port}>"
+
+    def _echo(self, data: bytes) -> bytes:
+        self._record(data)
+        return data
+
+
+class DnsServer(_UdpServer):
     """A DNS server over UDP that answers A queries for the names in ``records`` (name →
     IPv4 address) and NXDOMAIN for others; ``.queries`` lists the names asked, in order."""
 
     def __init__(
         self, records: Mapping[str, str], host: str = "127.0.0.1", *, port: int = 0
     ) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
-        super().__init__(sock)
         self._records = {name.rstrip(".").lower(): address for name, address in records.items()}
         self._queries: list[str] = []
-        threading.Thread(target=self._serve, name="atsock-dns", daemon=True).start()
+        super().__init__(host, port, "atsock-dns", self._reply_to)
 
     def __repr__(self) -> str:
         return f"<atsock.testing.DnsServer {self.host}:{self.port}>"
@@ -198,20 +211,12 @@ class DnsServer(_Peer):
         with self._lock:
             return list(self._queries)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, sender = self._sock.recvfrom(PEER_CHUNK)
-            except OSError:
-                return
-            try:
-                query = dns.message.from_wire(data)
-            except (dns.exception.DNSException, ValueError):
-                continue  # garbage is dropped, as a server does
-            try:
-                self._sock.sendto(self._answer(query).to_wire(), sender)
-            except OSError:
-                return
+    def _reply_to(self, data: bytes) -> bytes | None:
+        try:
+            query = dns.message.from_wire(data)
+        except (dns.exception.DNSException, ValueError):
+            return None  # garbage is dropped, as a server does
+        return self._answer(query).to_wire()
 
     def _answer(self, query: dns.message.Message) -> dns.message.Message:
         reply = dns.message.make_response(query)
