@@ -10,12 +10,14 @@ import hashlib
 import http.server
 import ipaddress
 import os
+import queue
 import shutil
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import requests
 
 import atsock
 from atsock.proxy import SocksProxy
+from atsock.testing import TcpEcho
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from peers import TcpEchoServer, recv_exactly, wait_until
 
@@ -54,6 +57,8 @@ def socks_connect(
         assert client.recv(2) == b"\x01\x00"
     if domain:
         address = b"\x03" + bytes([len(host)]) + host.encode()
+    elif ":" in host:
+        address = b"\x04" + ipaddress.IPv6Address(host).packed
     else:
         address = b"\x01" + ipaddress.IPv4Address(host).packed
     client.sendall(b"\x05\x01\x00" + address + struct.pack("!H", port))
@@ -107,7 +112,6 @@ def test_username_and_password(module: atsock.Module, echo_server: TcpEchoServer
     ("request_bytes", "code"),
     [
         (b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x07", 0x07),  # BIND: not supported
-        (b"\x05\x01\x00\x04" + bytes(16) + b"\x00\x07", 0x08),  # IPv6 target
         (b"\x05\x01\x00\x09\x00\x07", 0x08),  # an unknown address type
     ],
 )
@@ -252,3 +256,117 @@ def test_beyond_the_modules_sockets_a_client_gets_general_failure(
         for client in clients:
             client.close()
     assert wait_gone(module)
+
+
+def test_an_ipv6_target_is_reached_through_the_module(
+    module: atsock.Module, proxy: SocksProxy
+) -> None:
+    with TcpEcho("::1") as echo:
+        with socks_connect(proxy.address, "::1", echo.port) as client:
+            client.sendall(b"over IPv6")
+            assert recv_exactly(client, 9) == b"over IPv6"
+        assert echo.received == b"over IPv6"
+    with socket.socket(socket.AF_INET6) as closed_port:
+        closed_port.bind(("::1", 0))
+        with socket.create_connection(proxy.address, timeout=TIMEOUT) as client:
+            client.sendall(b"\x05\x01\x00")
+            assert recv_exactly(client, 2) == b"\x05\x00"
+            target = ipaddress.IPv6Address("::1").packed + struct.pack(
+                "!H", closed_port.getsockname()[1]
+            )
+            client.sendall(b"\x05\x01\x00\x04" + target)
+            assert recv_exactly(client, 2) == b"\x05\x05"  # refused, as for IPv4
+    assert wait_gone(module)
+
+
+def test_module_serve_socks_counts_what_it_carries(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    with module.serve_socks() as proxy:
+        assert proxy.address[0] == "127.0.0.1"
+        with socks_connect(proxy.address, *echo_server.address) as client:
+            client.sendall(b"x" * 5000)
+            assert recv_exactly(client, 5000) == b"x" * 5000
+            (open_relay,) = proxy.stats.open_relays()
+            assert open_relay.target == echo_server.address
+            assert open_relay.con_ids == [module.sockets()[0].con_id]
+            assert wait_until(lambda: open_relay.up == open_relay.down == 5000)
+        assert wait_until(lambda: proxy.stats.open_relays() == [], TIMEOUT)
+        assert proxy.stats.bytes_moved() == (5000, 5000)
+        assert proxy.connections == 1
+        assert "0 open, 1 served, 5.0 KB up, 5.0 KB down" in repr(proxy)
+    assert wait_gone(module)
+
+
+def test_the_proxy_listens_on_ipv6_loopback_when_told(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    with module.serve_socks(("::1", 0)) as proxy:
+        assert proxy.address[0] == "::1"
+        with socks_connect(proxy.address, *echo_server.address) as client:
+            client.sendall(b"ping")
+            assert recv_exactly(client, 4) == b"ping"
+    assert wait_gone(module)
+
+
+def test_close_ends_open_clients_and_deletes_their_conids(
+    module: atsock.Module, echo_server: TcpEchoServer
+) -> None:
+    proxy = module.serve_socks()
+    clients = [socks_connect(proxy.address, *echo_server.address) for _ in range(3)]
+    assert len(module.sockets()) == 3
+    proxy.close()
+    assert module.sockets() == []
+    for client in clients:
+        with contextlib.suppress(ConnectionResetError):
+            assert client.recv(10) == b""  # ended, not left hanging
+        client.close()
+
+
+def test_verbose_shows_open_connections_and_their_bytes_live(
+    echo_server: TcpEchoServer,
+) -> None:
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "emulate", "--tcp", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    assert emulator.stdout is not None
+    url = emulator.stdout.readline().decode().strip()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "proxy", url, "--listen", "127.0.0.1:0", "-v"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert proxy.stdout is not None and proxy.stderr is not None
+    stderr, lines = proxy.stderr, queue.Queue[str]()
+
+    def collect() -> None:
+        for line in stderr:
+            lines.put(line)
+
+    threading.Thread(target=collect, daemon=True).start()
+
+    def wait_for_line(text: str) -> str:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=0.2)
+                if text in line:
+                    return line
+        raise AssertionError(f"no line with {text!r} on the proxy's stderr")
+
+    try:
+        host, port = proxy.stdout.readline().strip().rsplit(":", 1)
+        with socks_connect((host, int(port)), *echo_server.address) as client:
+            client.sendall(b"y" * 1500)
+            assert recv_exactly(client, 1500) == b"y" * 1500
+            wait_for_line("atsock proxy: 1 open, 1 served, 1.5 KB up, 1.5 KB down")
+            relay_line = wait_for_line("TCP 127.0.0.1:")
+            assert f"-> 127.0.0.1:{echo_server.address[1]} ConID" in relay_line
+            assert "1500 B up, 1500 B down" in relay_line
+        wait_for_line("atsock proxy: 0 open, 1 served")
+    finally:
+        proxy.terminate()
+        proxy.communicate(timeout=TIMEOUT)
+        emulator.terminate()
+        emulator.communicate(timeout=TIMEOUT)
+    assert proxy.returncode == 0

@@ -6,6 +6,7 @@ Errors are one clear line on stderr and a non-zero status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -88,7 +89,7 @@ def _stream(args: argparse.Namespace) -> int:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    from atsock.proxy import SocksProxy
+    from atsock.proxy.live import LiveView
     from atsock.sync.module import Module
 
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -97,12 +98,14 @@ def _proxy(args: argparse.Namespace) -> int:
     with Module(args.url, baudrate=args.baud, timeout=args.timeout) as module:
         _probe(module, args)
         users = dict([args.user]) if args.user else None
-        with SocksProxy(module, args.listen, users=users) as proxy:
+        with module.serve_socks(args.listen, users=users) as proxy:
             print(f"{proxy.address[0]}:{proxy.address[1]}", flush=True)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: stop.set())
-            while not stop.wait(0.5):
-                pass
+            view = LiveView(proxy.stats, sys.stderr) if args.verbose else contextlib.nullcontext()
+            with view:
+                while not stop.wait(0.5):
+                    pass
     return 0
 
 

@@ -304,10 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = command(
         "proxy",
         "SOCKS5 proxy: every connection a module connection (curl, requests, ...)",
-        "Serve SOCKS5 (RFC 1928: CONNECT to IPv4 addresses and names the module "
-        "resolves; no authentication, or --user) on a local address, each connection "
-        "made by the module. The first line on stdout is the address it listens on. "
-        "Ctrl-C or SIGTERM stops it, deleting every ConID.",
+        "Serve SOCKS5 (RFC 1928: CONNECT to IPv4 and IPv6 addresses and names the "
+        "module resolves, UDP ASSOCIATE; no authentication, or --user) on a local "
+        "address, each connection made by the module. The first line on stdout is "
+        "the address it listens on. Ctrl-C or SIGTERM stops it, deleting every ConID.",
         EPILOG_PROXY,
     )
     _port_args(proxy, timeout=10.0)
@@ -317,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--user", type=_user, metavar="USER:PASSWORD",
                        help="require this username and password (RFC 1929)")  # fmt: skip
     proxy.add_argument("-v", "--verbose", action="count", default=0,
-                       help="log each connection and its bytes (-vv: more)")  # fmt: skip
+                       help="show open connections and their bytes live, "
+                            "log each one (-vv: more)")  # fmt: skip
     return parser
 
 

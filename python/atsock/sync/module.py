@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import serial
 
@@ -45,6 +45,9 @@ from atsock.types import (
     SocketType,
     UdpServerMode,
 )
+
+if TYPE_CHECKING:
+    from atsock.proxy import SocksProxy
 
 
 class Module:
@@ -436,6 +439,17 @@ class Module:
     def udp_server(self, port: int) -> Socket:
         """A UDP server socket: it can send only after a peer spoke (and replies to it)."""
         return sockets.udp_server(self, port)
+
+    def serve_socks(
+        self, address: tuple[str, int] = ("127.0.0.1", 0), *, users: dict[str, str] | None = None
+    ) -> SocksProxy:
+        """A SOCKS5 proxy on ``address`` (loopback unless told otherwise; port 0: a free
+        one) whose every connection is a connection of this module, serving until it is
+        closed (a context manager): ``with m.serve_socks() as proxy: ... proxy.address``.
+        ``users`` (username to password) requires RFC 1929 authentication."""
+        from atsock.proxy import SocksProxy  # (the proxy is built on this class)
+
+        return SocksProxy(self, address, users=users)
 
 
 __all__ = ["Module"]

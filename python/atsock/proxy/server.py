@@ -1,0 +1,237 @@
+"""The SOCKS5 server: listens (loopback unless told otherwise), speaks the handshake
+with each client (RFC 1928 methods, RFC 1929 username/password) and hands a CONNECT to
+:mod:`atsock.proxy.relay` and a UDP ASSOCIATE to :mod:`atsock.proxy.udp`. Module errors
+become the SOCKS replies they mean; :meth:`SocksProxy.close` ends every client and
+deletes every ConID the proxy made."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+
+from atsock.errors import ATError, HostNotFound, SocketRefused, SocketsExhausted, Timeout
+from atsock.proxy import socks5
+from atsock.proxy.relay import relay
+from atsock.proxy.socks5 import Address, HandshakeError, Reader, UnknownAddressType
+from atsock.proxy.stats import ProxyStats, Relayed
+from atsock.proxy.udp import UdpAssociation
+from atsock.sync.module import Module
+from atsock.sync.sockets import Socket
+
+log = logging.getLogger("atsock.proxy")
+
+#: longest a client may take over its handshake (seconds)
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class SocksProxy:
+    """Serves every client on ``address`` (loopback unless told otherwise; port 0 picks
+    a free one, :attr:`address` says which) as module connections: CONNECT to IPv4, IPv6
+    and domain-name targets (the module resolves names), UDP ASSOCIATE over module UDP
+    clients; no authentication, or ``users`` (username to password, RFC 1929).
+
+    Beyond the module's socket limit a client gets "general failure", never a hang.
+    :attr:`stats` counts what moves. A context manager; :meth:`close` ends every
+    connection and deletes its ConID."""
+
+    def __init__(
+        self,
+        module: Module,
+        address: Address = ("127.0.0.1", 0),
+        *,
+        users: dict[str, str] | None = None,
+    ) -> None:
+        self.module = module
+        self.users = users
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._listener = socket.create_server(address, family=family)
+        #: (host, port) the proxy listens on
+        self.address: Address = self._listener.getsockname()[:2]
+        #: open relays, totals of bytes each way
+        self.stats = ProxyStats()
+        self._lock = threading.Lock()
+        self._sockets: set[Socket] = set()
+        self._clients: set[socket.socket] = set()
+        self._associations: set[UdpAssociation] = set()
+        self._closing = False
+        self._thread = threading.Thread(target=self._accept_loop, name="atsock-socks", daemon=True)
+        self._thread.start()
+
+    @property
+    def connections(self) -> int:
+        """Clients served so far (each CONNECT or UDP ASSOCIATE that succeeded)."""
+        return self.stats.total
+
+    def __enter__(self) -> SocksProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        host, port = self.address
+        return f"<atsock.SocksProxy on {host}:{port}: {self.stats.summary()}>"
+
+    def close(self) -> None:
+        """Stops listening, ends every client and deletes every ConID it made."""
+        with self._lock:
+            self._closing = True
+            clients, socks = list(self._clients), list(self._sockets)
+            associations = list(self._associations)
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(5)
+        for client in clients:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+        for association in associations:
+            association.close()
+        for sock in socks:
+            sock.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closing:
+            try:
+                client, peer = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._closing:
+                    client.close()
+                    return
+                self._clients.add(client)
+            threading.Thread(
+                target=self._serve, args=(client, peer[:2]), name="atsock-socks-client", daemon=True
+            ).start()
+
+    def _adopt(self, sock: Socket) -> bool:
+        """Registers a module socket to delete on :meth:`close` (False: closing now)."""
+        with self._lock:
+            if not self._closing:
+                self._sockets.add(sock)
+        return not self._closing
+
+    # ---- one client ---------------------------------------------------------------
+
+    def _serve(self, client: socket.socket, peer: Address) -> None:
+        try:
+            client.settimeout(HANDSHAKE_TIMEOUT)
+            request = self._handshake(Reader(client))
+            if request is not None:
+                command, target = request
+                if command == socks5.CONNECT:
+                    self._connect(client, peer, target)
+                else:
+                    self._associate(client, peer, target)
+        except (HandshakeError, OSError, ATError) as exc:
+            log.info("SOCKS client %s:%d: %s", peer[0], peer[1], exc)
+        finally:
+            with self._lock:
+                self._clients.discard(client)
+            client.close()
+
+    def _handshake(self, reader: Reader) -> tuple[int, Address] | None:
+        """The greeting, the authentication and the request: (command, target), or None
+        once the client was told why not."""
+        client = reader.client
+        version, count = reader.take(2)
+        if version != socks5.VERSION:
+            raise HandshakeError(f"not SOCKS5 (version byte {version})")
+        methods = reader.take(count)
+        wanted = socks5.NO_AUTH if self.users is None else socks5.USER_PASS
+        if wanted not in methods:
+            client.sendall(bytes([socks5.VERSION, socks5.NO_METHOD]))
+            return None
+        client.sendall(bytes([socks5.VERSION, wanted]))
+        if wanted == socks5.USER_PASS and not self._authenticate(reader):
+            return None
+        version, command, _, atype = reader.take(4)
+        if version != socks5.VERSION:
+            raise HandshakeError(f"request of version {version}")
+        try:
+            target = reader.address(atype)
+        except UnknownAddressType:
+            client.sendall(socks5.reply(socks5.ADDRESS_NOT_SUPPORTED))
+            return None
+        if command not in (socks5.CONNECT, socks5.UDP_ASSOCIATE):
+            client.sendall(socks5.reply(socks5.COMMAND_NOT_SUPPORTED))  # BIND
+            return None
+        return command, target
+
+    def _authenticate(self, reader: Reader) -> bool:
+        """RFC 1929 username/password."""
+        assert self.users is not None
+        version = reader.byte()
+        if version != socks5.USER_PASS_VERSION:
+            raise HandshakeError(f"username/password of version {version}")
+        user = reader.take(reader.byte()).decode("utf-8", "replace")
+        password = reader.take(reader.byte()).decode("utf-8", "replace")
+        ok = self.users.get(user) == password
+        reader.client.sendall(bytes([socks5.USER_PASS_VERSION, 0 if ok else 1]))
+        return ok
+
+    def _connect(self, client: socket.socket, peer: Address, target: Address) -> None:
+        sock = self._open_connection(client, target)
+        if sock is None:
+            return
+        client.settimeout(None)
+        record = Relayed(peer, target, con_ids=[sock.con_id])
+        self.stats.opened(record)
+        log.info("opened %s", record.describe())
+        try:
+            relay(client, sock, record)
+        finally:
+            with self._lock:
+                self._sockets.discard(sock)
+            self.stats.closed(record)
+            log.info("closed %s", record.describe())
+
+    def _open_connection(self, client: socket.socket, target: Address) -> Socket | None:
+        """The module connection to ``target``, or None once the client got the reply
+        its error maps to."""
+        try:
+            sock = self.module.create_connection(target)
+        except SocketRefused:
+            code = socks5.REFUSED
+        except HostNotFound:
+            code = socks5.HOST_UNREACHABLE
+        except Timeout:
+            code = socks5.TTL_EXPIRED
+        except (SocketsExhausted, ATError, ValueError) as exc:
+            log.info("cannot connect to %s:%d: %s", *target, exc)
+            code = socks5.GENERAL_FAILURE
+        else:
+            if self._adopt(sock):
+                client.sendall(socks5.reply(socks5.SUCCEEDED))
+                return sock
+            sock.close()
+            code = socks5.GENERAL_FAILURE
+        client.sendall(socks5.reply(code))
+        return None
+
+    def _associate(self, client: socket.socket, peer: Address, hint: Address) -> None:
+        """UDP ASSOCIATE: the client's datagrams may come from its own IP only (from the
+        port it named, if it named one)."""
+        record = Relayed(peer, self.address, udp=True)
+        association = UdpAssociation(
+            self.module, self.address[0], (peer[0], hint[1]), record, adopt=self._adopt
+        )
+        with self._lock:
+            if self._closing:
+                association.close()
+                return
+            self._associations.add(association)
+        client.sendall(socks5.reply(socks5.SUCCEEDED, association.bound))
+        self.stats.opened(record)
+        log.info("opened %s", record.describe())
+        try:
+            association.run(client)
+        finally:
+            with self._lock:
+                self._associations.discard(association)
+                self._sockets.difference_update(association.made)
+            self.stats.closed(record)
+            log.info("closed %s", record.describe())
