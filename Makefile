@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.deps-installed
 
-.PHONY: all setup build test test-rust test-python lint bench fuzz soak demo clean
+.PHONY: all setup build test test-rust test-python lint bench fuzz soak demo docs clean
 
 all: test
 
@@ -70,6 +70,10 @@ fuzz:
 
 demo: build
 	$(PY) -m atsock demo
+
+# The documentation site (MkDocs, Material, mkdocstrings) into site/; warnings are errors.
+docs: build
+	$(PY) -m mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) target .benchmarks .pytest_cache .mypy_cache .ruff_cache
