@@ -16,7 +16,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from atsock import Module, SocksProxy
-from e2e_harness import disabled, emulators, pedantic
+from e2e_harness import connected_module, disabled, echo_peer, echo_stream, emulators, pedantic
 
 BAUD = 921_600
 SIZE = 256 * 1024  # about 2.8 s of line time
@@ -101,3 +101,48 @@ def test_proxy_at_921600_baud(benchmark: BenchmarkFixture, direction: str) -> No
         baseline_label="(line)",
         target_ratio=TARGET_LINE_SHARE,
     )
+
+
+# --- unpaced: the command path beside the transparent stream ---------------------------------
+
+UNPACED_SIZE = 8 * 1024 * 1024
+UNPACED_ROUNDS = 5
+
+
+@pytest.mark.parametrize(
+    ("direction", "receive_flow"),
+    [("download", True), ("download", False), ("upload", True)],
+    ids=["download-flow", "download-passive", "upload"],
+)
+def test_proxy_unpaced_vs_transparent(
+    benchmark: BenchmarkFixture, direction: str, receive_flow: bool
+) -> None:
+    """One way through the proxy (the command path) against the transparent echo's
+    bytes each way, on two emulators, rounds alternating. ``download-passive`` is the
+    proxy with ``receive_flow=False`` (AT+SOCKETREAD per 1024-byte packet)."""
+    small = disabled(benchmark)
+    size = SMALL_SIZE if small else UNPACED_SIZE
+    mode = "passive" if not receive_flow else "active/passive flow"
+    benchmark.group = f"e2e proxy {direction} unpaced ({mode}) vs transparent echo"
+    benchmark.extra_info.update(
+        impl="atsock",
+        bytes=size,
+        direction=f"{direction} one way; baseline: transparent echo, bytes each way",
+        receive=mode,
+        baseline="transparent mode echo on a second emulator, one round beside each round",
+    )
+    with (
+        emulators(2) as (url, baseline_url),
+        echo_peer() as peer,
+        connected_module(baseline_url, peer) as (baseline_module, _),
+        baseline_module.transparent(timeout=30.0) as stream,
+        Module(url, timeout=30.0) as module,
+        SocksProxy(module, receive_flow=receive_flow) as proxy,
+        server(direction, size) as target,
+    ):
+        pedantic(
+            benchmark,
+            lambda: transfer(proxy.address, target, direction, size),
+            1 if small else UNPACED_ROUNDS,
+            paired_with=lambda: echo_stream(stream, size),
+        )

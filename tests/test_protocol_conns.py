@@ -24,9 +24,9 @@ def test_announced_packets_are_counted_and_read_down() -> None:
     table.on_event(SocketData(1, 5))
     table.on_event(SocketData(1, 7))
     assert table.announced() == {1: 0}
-    table.packet_read(1, got=True)
+    table.packet_read(1, b"12345")
     assert table.ensure(1).notified == 1
-    table.packet_read(1, got=False)  # an empty read: nothing is left, whatever was counted
+    table.packet_read(1, b"")  # an empty read: nothing is left, whatever was counted
     assert table.announced() == {}
     assert table.announced(every=True) == {1: 0}
 
@@ -39,9 +39,36 @@ def test_active_data_is_buffered_up_to_the_bound_then_counted_as_dropped(
     assert table.on_event(SocketData(2, 5, b"hello")) == 0
     assert table.on_event(SocketData(2, 5, b"world")) == 5  # would pass the bound
     assert table.take_buffered(2, 3) == b"hel"
-    table.store_buffered(2, b"HE")
-    assert table.take_buffered(2, 100) == b"HElo"
+    assert table.take_buffered(2, 100) == b"lo"
     assert table.dropped(2) == 5 and table.dropped_total == 5
+
+
+def test_data_keeps_its_order_across_receive_mode_switches() -> None:
+    """Active data, then packets announced after a switch to passive, then active data
+    again after a switch back: a reader gets them in the order the module received them
+    (the announced packets are read from the module between the two)."""
+    table = ConnTable()
+    table.on_event(SocketData(3, 2, b"d1"))  # active
+    table.on_event(SocketData(3, 2))  # passive: announced, still on the module
+    table.on_event(SocketData(3, 2, b"d3"))  # active again: it follows the announced one
+    assert table.take_buffered(3, 1) == b"d"
+    table.packet_read(3, b"p2", keep=True)  # AT+SOCKETREAD: behind d1, ahead of d3
+    assert table.take_buffered(3, 100) == b"1p2d3"
+    table.on_event(SocketData(3, 2))
+    table.on_event(SocketData(3, 2, b"d5"))
+    table.packet_read(3, b"p4")  # (not kept: the reader has it; d5 is next)
+    assert table.take_buffered(3, 100) == b"d5"
+
+
+def test_held_back_data_counts_against_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conns, "RX_BUFFER_MAX", 6)
+    table = ConnTable()
+    table.on_event(SocketData(4, 3, b"abc"))
+    table.on_event(SocketData(4, 1))
+    assert table.on_event(SocketData(4, 3, b"def")) == 0
+    assert table.on_event(SocketData(4, 1, b"g")) == 1  # 3 buffered + 3 held back: full
+    table.packet_read(4, b"")  # (an empty read: nothing was left on the module)
+    assert table.take_buffered(4, 100) == b"abcdef"
 
 
 def test_seeds_peers_and_deletions() -> None:

@@ -45,10 +45,21 @@ def proxy(module: atsock.Module) -> Iterator[SocksProxy]:
 
 
 def socks_connect(
-    proxy: tuple[str, int], host: str, port: int, *, domain: bool = False, auth: bytes = b""
+    proxy: tuple[str, int],
+    host: str,
+    port: int,
+    *,
+    domain: bool = False,
+    auth: bytes = b"",
+    rcvbuf: int = 0,
 ) -> socket.socket:
-    """A client socket through the proxy to (host, port), SOCKS5 spoken by hand."""
-    client = socket.create_connection(proxy, timeout=TIMEOUT)
+    """A client socket through the proxy to (host, port), SOCKS5 spoken by hand
+    (``rcvbuf``: its receive buffer's size, set before it connects)."""
+    client = socket.socket(socket.AF_INET6 if ":" in proxy[0] else socket.AF_INET)
+    client.settimeout(TIMEOUT)
+    if rcvbuf:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    client.connect(proxy)
     methods = b"\x02" if auth else b"\x00"
     client.sendall(b"\x05\x01" + methods)
     assert client.recv(2) == b"\x05" + methods

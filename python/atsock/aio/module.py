@@ -78,10 +78,12 @@ class AsyncModule:
 
     @property
     def closed(self) -> bool:
+        """Whether ``aclose()`` was called (the module no longer reads the port)."""
         return self.link.closed
 
     @property
     def serial(self) -> serial.SerialBase:
+        """The pyserial port."""
         return self.link.serial
 
     @property
@@ -91,18 +93,22 @@ class AsyncModule:
 
     @property
     def guard_time(self) -> float:
+        """The module's ``+++`` guard time (seconds)."""
         return self.link.guard_time
 
     @property
     def mode(self) -> Mode:
+        """Command lines, or (on the way into, in, out of) transparent mode."""
         return self.link.protocol.mode
 
     @property
     def receive_mode(self) -> ReceiveMode:
+        """The module's receive mode as far as the driver knows (a reset makes it passive)."""
         return self._table.receive_mode
 
     @property
     def framing_errors(self) -> int:
+        """How often the module's output broke framing (each resynchronised, logged)."""
         return self.link.framing_errors
 
     @property
@@ -234,10 +240,14 @@ class AsyncModule:
         else:
             await self._run(command, timeout)
 
-    async def read(self, con_id: int, *, timeout: Wait = DEFAULT) -> bytes:
-        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
+    async def read(self, con_id: int, *, timeout: Wait = DEFAULT, keep: bool = False) -> bytes:
+        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting. ``keep``:
+        the packet is also buffered for the ConID's stream, in the order the module
+        received it (what the streams use; returned all the same)."""
         packet = await self._run(commands.read(con_id), timeout)
-        self._table.packet_read(con_id, bool(packet))
+        self._table.packet_read(con_id, packet, keep=keep)
+        if keep:
+            self.link.changes.notify()
         return packet
 
     async def delete(self, con_id: int, *, timeout: Wait = DEFAULT) -> None:
@@ -251,7 +261,8 @@ class AsyncModule:
     async def set_receive_mode(self, mode: ReceiveMode | int, *, timeout: Wait = DEFAULT) -> None:
         """``AT+SOCKETRECVCFG``: passive (default) or active (data comes with the event).
         Switching to active mode, packets announced in passive mode are read at once and
-        delivered as active-mode data (events), ahead of any data after the switch."""
+        delivered as active-mode data (events, and buffered for the streams), ahead of
+        any data after the switch."""
         new_mode = ReceiveMode(mode)
         await self._run(commands.receive_mode(new_mode), timeout)
         was, self._table.receive_mode = self._table.receive_mode, new_mode
@@ -259,7 +270,7 @@ class AsyncModule:
             for con_id in self._table.announced():
                 for _ in range(MAX_QUEUED_READS):
                     try:
-                        packet = await self.read(con_id, timeout=timeout)
+                        packet = await self.read(con_id, timeout=timeout, keep=True)
                     except SocketClosed:
                         break
                     if not packet:
@@ -315,6 +326,7 @@ class AsyncModule:
         await self._run(commands.set_auto_transparent(SocketType(type), host, port), timeout)
 
     async def disable_auto_transparent(self, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SOCKETAUTOTT=0``: auto-transparent off (resets leave the module in command mode)."""
         await self._run(commands.plain(b"AT+SOCKETAUTOTT=0"), timeout)
 
     async def auto_transparent(self, *, timeout: Wait = DEFAULT) -> AutoTransparentConfig:
@@ -332,6 +344,7 @@ class AsyncModule:
         await self._run(commands.set_certificate(CertKind(kind), body), timeout)
 
     async def clear_certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SSLCRET=<kind>,0``: erases the stored CA, client certificate or key."""
         await self.set_certificate(kind, b"", timeout=timeout)
 
     async def certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> bytes:

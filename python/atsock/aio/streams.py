@@ -43,7 +43,7 @@ class StreamModule(Protocol):
     @property
     def link(self) -> AsyncLink: ...
     async def send(self, con_id: int, data: bytes, *, timeout: Wait = ...) -> None: ...
-    async def read(self, con_id: int, *, timeout: Wait = ...) -> bytes: ...
+    async def read(self, con_id: int, *, timeout: Wait = ..., keep: bool = ...) -> bytes: ...
     async def delete(self, con_id: int, *, timeout: Wait = ...) -> None: ...
     async def sockets(self, *, timeout: Wait = ...) -> list[SocketInfo]: ...
     async def open_socket(
@@ -160,12 +160,12 @@ class ConIDTransport(asyncio.Transport):
                     self._deliver(data)
                     continue
                 passive = table.receive_mode == ReceiveMode.PASSIVE
-                if conn.notified > 0 or (passive and conn.peer_closed):
-                    packet = await self._module.read(self.con_id)
-                    if packet:
-                        self._deliver(packet)
-                        continue
-                if conn.peer_closed and conn.notified <= 0:
+                # (read into the buffer, then taken from it: in order with what a switch
+                # of the receive mode read or held back)
+                announced = conn.notified > 0 or (passive and conn.peer_closed)
+                if announced and await self._module.read(self.con_id, keep=True):
+                    continue
+                if conn.peer_closed and conn.notified <= 0 and not conn.buffer:
                     self._call(self._eof)
                     return
                 await link.changes.wait(link.loop, float("inf"))

@@ -42,6 +42,10 @@ class Conn:
     buffer: bytearray = field(default_factory=bytearray)
     #: packets the module announced (passive mode) and nobody read yet
     notified: int = 0
+    #: active-mode data that came while announced packets were unread (the receive mode
+    #: was switched): it follows them, so it joins :attr:`buffer` once they are read
+    #: (the buffer, the announced packets, this: the order the module received them)
+    later: bytearray = field(default_factory=bytearray)
     peer_closed: bool = False
     #: why this connection is no more (a later one may reuse the ConID)
     gone: BaseException | None = None
@@ -108,8 +112,8 @@ class ConnTable:
             conn = self.ensure(event.con_id)
             if event.data is None:
                 conn.notified += 1
-            elif len(conn.buffer) + len(event.data) <= RX_BUFFER_MAX:
-                conn.buffer += event.data
+            elif len(conn.buffer) + len(conn.later) + len(event.data) <= RX_BUFFER_MAX:
+                (conn.later if conn.notified > 0 else conn.buffer).extend(event.data)
             else:
                 conn.dropped += len(event.data)
                 self.dropped_total += len(event.data)
@@ -127,11 +131,20 @@ class ConnTable:
             )
         return 0
 
-    def packet_read(self, con_id: int, got: bool) -> None:
-        """AT+SOCKETREAD answered: one announced packet fewer, or none left if it was empty."""
+    def packet_read(self, con_id: int, packet: bytes, *, keep: bool = False) -> None:
+        """AT+SOCKETREAD answered: one announced packet fewer, or none left if it was
+        empty. ``keep``: the packet joins what is buffered for the socket objects, behind
+        what came before its announcement and ahead of what came after (one step, so no
+        reader sees the later data first)."""
         conn = self._conns.get(con_id)
-        if conn is not None:
-            conn.notified = max(0, conn.notified - 1) if got else 0
+        if conn is None:
+            return
+        conn.notified = max(0, conn.notified - 1) if packet else 0
+        if keep:
+            conn.buffer += packet
+        if conn.notified == 0 and conn.later:
+            conn.buffer += conn.later
+            conn.later.clear()
 
     def take_buffered(self, con_id: int, limit: int) -> bytes:
         """Up to ``limit`` bytes of data the module already delivered for ``con_id``."""
@@ -142,14 +155,14 @@ class ConnTable:
         del conn.buffer[:limit]
         return data
 
-    def store_buffered(self, con_id: int, data: bytes, *, at: int = 0) -> None:
-        """Puts read data in front of what is buffered for ``con_id`` (or at offset ``at``)."""
-        self.ensure(con_id).buffer[at:at] = data
-
     def announced(self, *, every: bool = False) -> dict[int, int]:
         """ConIDs with packets announced and not read (``every``: all ConIDs), with the
         length of what is buffered for each."""
-        return {c.con_id: len(c.buffer) for c in self._conns.values() if every or c.notified > 0}
+        return {
+            c.con_id: len(c.buffer) + len(c.later)
+            for c in self._conns.values()
+            if every or c.notified > 0
+        }
 
     def dropped(self, con_id: int) -> int:
         conn = self._conns.get(con_id)

@@ -13,12 +13,14 @@ import threading
 
 from atsock.errors import ATError, HostNotFound, SocketRefused, SocketsExhausted, Timeout
 from atsock.proxy import socks5
+from atsock.proxy.flow import ReceiveFlow
 from atsock.proxy.relay import relay
 from atsock.proxy.socks5 import Address, HandshakeError, Reader, UnknownAddressType
 from atsock.proxy.stats import ProxyStats, Relayed
 from atsock.proxy.udp import UdpAssociation
 from atsock.sync.module import Module
 from atsock.sync.sockets import Socket
+from atsock.types import ReceiveMode
 
 log = logging.getLogger("atsock.proxy")
 
@@ -31,6 +33,10 @@ class SocksProxy:
     a free one, :attr:`address` says which) as module connections: CONNECT to IPv4, IPv6
     and domain-name targets (the module resolves names), UDP ASSOCIATE over module UDP
     clients; no authentication, or ``users`` (username to password, RFC 1929).
+    While it serves, the proxy switches the module's receive mode between active (fast)
+    and passive (when data piles up), as :mod:`atsock.proxy.flow` says, and restores it
+    on close; ``receive_flow=False`` puts the module in passive mode for good (an
+    AT+SOCKETREAD per packet: a sixth of the speed, unpaced, and no switching).
 
     Beyond the module's socket limit a client gets "general failure", never a hang.
     :attr:`stats` counts what moves. A context manager; :meth:`close` ends every
@@ -42,6 +48,7 @@ class SocksProxy:
         address: Address = ("127.0.0.1", 0),
         *,
         users: dict[str, str] | None = None,
+        receive_flow: bool = True,
     ) -> None:
         self.module = module
         self.users = users
@@ -56,6 +63,10 @@ class SocksProxy:
         self._clients: set[socket.socket] = set()
         self._associations: set[UdpAssociation] = set()
         self._closing = False
+        #: the module's receive mode, switched for speed (None: passive throughout)
+        self.flow = ReceiveFlow(module, busy=self._busy) if receive_flow else None
+        if self.flow is None:
+            module.set_receive_mode(ReceiveMode.PASSIVE)  # (whatever it was left in)
         self._thread = threading.Thread(target=self._accept_loop, name="atsock-socks", daemon=True)
         self._thread.start()
 
@@ -91,6 +102,12 @@ class SocksProxy:
             association.close()
         for sock in socks:
             sock.close()
+        if self.flow is not None:
+            self.flow.close()
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return bool(self._sockets)
 
     def _accept_loop(self) -> None:
         while not self._closing:

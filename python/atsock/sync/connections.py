@@ -60,10 +60,13 @@ class Connections:
                 conn.type = stype
             self._cond.notify_all()
 
-    def packet_read(self, con_id: int, got: bool) -> None:
-        """AT+SOCKETREAD answered: one announced packet fewer, or none left if it was empty."""
+    def packet_read(self, con_id: int, packet: bytes, *, keep: bool = False) -> None:
+        """AT+SOCKETREAD answered (see :meth:`ConnTable.packet_read`; ``keep``: the packet
+        is buffered for the socket objects, in order)."""
         with self._cond:
-            self._table.packet_read(con_id, got)
+            self._table.packet_read(con_id, packet, keep=keep)
+            if keep:
+                self._cond.notify_all()
 
     def forget(self, con_id: int, reason: BaseException) -> None:
         """``con_id`` is gone (``reason`` for whoever still uses it)."""
@@ -133,11 +136,14 @@ class Connections:
         with self._cond:
             return self._table.take_buffered(con_id, limit)
 
-    def store_buffered(self, con_id: int, data: bytes, *, at: int = 0) -> None:
-        """Puts read data in front of what is buffered for ``con_id`` (or at offset ``at``)."""
+    def take(self, con_id: int, limit: int) -> tuple[bytes, int]:
+        """Up to ``limit`` bytes already delivered for ``con_id``; if there are none, how
+        many packets the module announced and nobody read. One look under the lock, so
+        data that came before an announcement is never read after the packet."""
         with self._cond:
-            self._table.store_buffered(con_id, data, at=at)
-            self._cond.notify_all()
+            data = self._table.take_buffered(con_id, limit)
+            conn = self._table.get(con_id)
+            return data, 0 if data or conn is None else conn.notified
 
     def announced(self, *, every: bool = False) -> dict[int, int]:
         """ConIDs with packets announced (passive mode) and not read (``every``: all

@@ -131,6 +131,7 @@ class Module:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called (the reader thread stopped, the port closed)."""
         return self.link.closed
 
     @property
@@ -296,10 +297,12 @@ class Module:
         else:
             self._run(command, timeout)
 
-    def read(self, con_id: int, *, timeout: Wait = DEFAULT) -> bytes:
-        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting."""
+    def read(self, con_id: int, *, timeout: Wait = DEFAULT, keep: bool = False) -> bytes:
+        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting. ``keep``:
+        the packet is also buffered for the ConID's socket object, in the order the
+        module received it (what the socket objects use; returned all the same)."""
         packet = self._run(commands.read(con_id), timeout)
-        self.connections.packet_read(con_id, bool(packet))
+        self.connections.packet_read(con_id, packet, keep=keep)
         return packet
 
     def delete(self, con_id: int, *, timeout: Wait = DEFAULT) -> None:
@@ -316,11 +319,10 @@ class Module:
         once and delivered as active-mode data (events, socket objects), ahead of any
         data received after the switch, so nothing is reordered or left behind."""
         new_mode = ReceiveMode(mode)
-        held = self.connections.announced(every=True) if new_mode == ReceiveMode.ACTIVE else {}
         self._run(commands.receive_mode(new_mode), timeout)
         was = self.connections.set_receive_mode(new_mode)
         if was == ReceiveMode.PASSIVE and new_mode == ReceiveMode.ACTIVE:
-            sockets.deliver_announced(self, held, timeout)
+            sockets.deliver_announced(self, timeout)
 
     # ---- transparent mode ----------------------------------------------------------------
 
@@ -368,6 +370,7 @@ class Module:
         self._run(commands.set_auto_transparent(SocketType(type), host, port), timeout)
 
     def disable_auto_transparent(self, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SOCKETAUTOTT=0``: auto-transparent off (resets leave the module in command mode)."""
         self._run(commands.plain(b"AT+SOCKETAUTOTT=0"), timeout)
 
     def auto_transparent(self, *, timeout: Wait = DEFAULT) -> AutoTransparentConfig:
@@ -385,6 +388,7 @@ class Module:
         self._run(commands.set_certificate(CertKind(kind), body), timeout)
 
     def clear_certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> None:
+        """``AT+SSLCRET=<kind>,0``: erases the stored CA, client certificate or key."""
         self.set_certificate(kind, b"", timeout=timeout)
 
     def certificate(self, kind: CertKind | int, *, timeout: Wait = DEFAULT) -> bytes:

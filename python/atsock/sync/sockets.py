@@ -45,7 +45,7 @@ class SocketModule(Protocol):
     @property
     def connections(self) -> Connections: ...
     def send(self, con_id: int, data: bytes, *, timeout: Wait = ...) -> None: ...
-    def read(self, con_id: int, *, timeout: Wait = ...) -> bytes: ...
+    def read(self, con_id: int, *, timeout: Wait = ..., keep: bool = ...) -> bytes: ...
     def delete(self, con_id: int, *, timeout: Wait = ...) -> None: ...
     def sockets(self, *, timeout: Wait = ...) -> list[SocketInfo]: ...
     def open_socket(
@@ -223,22 +223,21 @@ class Socket(_ModuleSocket):
         while True:
             if conn.gone is not None:
                 raise conn.gone
-            data = module.connections.take_buffered(con_id, bufsize)
+            data, announced = module.connections.take(con_id, bufsize)
             if data:
                 return data
             passive = module.connections.receive_mode == ReceiveMode.PASSIVE
             # announced packets wait on the module in either mode (announced while passive)
-            if conn.notified > 0 or (passive and conn.peer_closed):
+            if announced > 0 or (passive and conn.peer_closed):
                 # with the module's own timeout: the module hands the packet out with its
                 # reply, so a read given up early would lose it (a short socket timeout,
                 # a slow line)
-                packet = self._read_announced()
-                if packet:
-                    if len(packet) > bufsize:
-                        if self.kind.is_udp:
-                            return packet[:bufsize]  # a datagram's excess is discarded
-                        module.connections.store_buffered(con_id, packet[bufsize:])
-                    return packet[:bufsize]
+                if self.kind.is_udp:  # one datagram per call; its excess is discarded
+                    datagram = self._read_datagram()
+                    if datagram:
+                        return datagram[:bufsize]
+                elif self._read_into_buffer() or conn.buffer:
+                    continue  # (what was read, and what was held back behind it)
                 if conn.peer_closed:
                     return b""
                 continue
@@ -259,29 +258,29 @@ class Socket(_ModuleSocket):
             except Timeout:
                 raise Timeout(f"ConID {con_id}: no data within {self._timeout:g} s") from None
 
-    def _read_announced(self) -> bytes:
-        """One packet the module announced; for a stream, with the rest it announced (up
-        to :data:`RECV_AHEAD`) read in the same turn."""
+    def _read_datagram(self) -> bytes:
+        """One datagram the module announced."""
         try:
-            return self._read_packets()
+            return self.module.read(self.con_id)
         except CommandError as exc:
             raise SocketError.of(exc) from None
 
-    def _read_packets(self) -> bytes:
+    def _read_into_buffer(self) -> int:
+        """The packets the module announced for this stream, read into its buffer (up to
+        :data:`RECV_AHEAD` in one turn: a reader on another thread, or a switch of the
+        receive mode, cannot read one in between); how many bytes came."""
         module, con_id = self.module, self.con_id
-        if self.kind.is_udp:
-            return module.read(con_id)  # one datagram per call
-        with module.turn():
-            packet = module.read(con_id)
-            if not packet or self._conn.notified <= 0:
-                return packet
-            data = bytearray(packet)
-            while self._conn.notified > 0 and len(data) < RECV_AHEAD:
-                more = module.read(con_id)
-                if not more:
-                    break
-                data += more
-            return bytes(data)
+        try:
+            with module.turn():
+                total = len(module.read(con_id, keep=True))
+                while 0 < total < RECV_AHEAD and self._conn.notified > 0:
+                    more = len(module.read(con_id, keep=True))
+                    if not more:
+                        break
+                    total += more
+                return total
+        except CommandError as exc:
+            raise SocketError.of(exc) from None
 
     def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
         view = memoryview(buffer).cast("B")
@@ -438,20 +437,19 @@ def udp_server(module: SocketModule, port: int) -> Socket:
     return Socket(module, con_id, SocketType.UDP_SERVER)
 
 
-def deliver_announced(module: SocketModule, held: dict[int, int], timeout: Wait) -> None:
+def deliver_announced(module: SocketModule, timeout: Wait) -> None:
     """The module went from passive to active receive mode: the packets it announced
-    before are read now and delivered as active-mode data (buffered for the socket
-    objects at the offset ``held`` says, and published), ahead of any data after."""
+    before are read now, in one turn per ConID, and delivered as active-mode data:
+    buffered for the socket objects in order (behind what came before their
+    announcement, ahead of what came after) and published."""
     conns = module.connections
-    for con_id, offset in conns.announced().items():
-        offset = held.get(con_id, offset)
-        for _ in range(MAX_QUEUED_READS):
-            try:
-                packet = module.read(con_id, timeout=timeout)
-            except SocketClosed:
-                break
-            if not packet:
-                break
-            conns.store_buffered(con_id, packet, at=offset)
-            offset += len(packet)
-            conns.publish(SocketData(con_id, len(packet), packet))
+    for con_id in conns.announced():
+        with module.turn(timeout):
+            for _ in range(MAX_QUEUED_READS):
+                try:
+                    packet = module.read(con_id, timeout=timeout, keep=True)
+                except SocketClosed:
+                    break
+                if not packet:
+                    break
+                conns.publish(SocketData(con_id, len(packet), packet))
