@@ -12,6 +12,7 @@ import ipaddress
 import os
 import queue
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -381,3 +382,41 @@ def test_verbose_shows_open_connections_and_their_bytes_live(
         emulator.terminate()
         emulator.communicate(timeout=TIMEOUT)
     assert proxy.returncode == 0
+
+
+def test_ctrl_c_stops_the_cli_proxy_and_deletes_every_conid(
+    echo_server: TcpEchoServer,
+) -> None:
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "emulate", "--tcp", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    assert emulator.stdout is not None
+    url = emulator.stdout.readline().decode().strip()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "proxy", url, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proxy.stdout is not None
+        host, port = proxy.stdout.readline().strip().rsplit(":", 1)
+        clients = [socks_connect((host, int(port)), *echo_server.address) for _ in range(2)]
+        for client in clients:
+            client.sendall(b"open")
+            assert recv_exactly(client, 4) == b"open"
+        proxy.send_signal(signal.SIGINT)
+        _, err = proxy.communicate(timeout=TIMEOUT)
+        assert proxy.returncode == 0, err
+        assert "Traceback" not in err
+        for client in clients:
+            with contextlib.suppress(ConnectionResetError):
+                assert client.recv(10) == b""  # ended by the proxy
+            client.close()
+        with atsock.Module(url, timeout=TIMEOUT) as module:
+            assert module.sockets() == []  # every ConID deleted
+    finally:
+        if proxy.poll() is None:
+            proxy.kill()
+            proxy.communicate(timeout=TIMEOUT)
+        emulator.terminate()
+        emulator.communicate(timeout=TIMEOUT)
