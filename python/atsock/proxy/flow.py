@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from atsock.errors import ATError
 from atsock.protocol.conns import RX_BUFFER_MAX
-from atsock.sync.module import Module
+from atsock.proxy.carrier import Carrier
 from atsock.types import ReceiveMode
 
 log = logging.getLogger("atsock.proxy")
@@ -47,7 +47,7 @@ class ReceiveFlow:
     receive mode as the module docstring says; :attr:`backoffs` counts the switches to
     passive."""
 
-    def __init__(self, module: Module, busy: Callable[[], bool]) -> None:
+    def __init__(self, module: Carrier, busy: Callable[[], bool]) -> None:
         self.module = module
         #: whether anything is being carried (else the levels are looked at less often)
         self.busy = busy

@@ -13,12 +13,12 @@ import threading
 
 from atsock.errors import ATError, HostNotFound, SocketRefused, SocketsExhausted, Timeout
 from atsock.proxy import socks5
+from atsock.proxy.carrier import Carrier
 from atsock.proxy.flow import ReceiveFlow
 from atsock.proxy.relay import relay
 from atsock.proxy.socks5 import Address, HandshakeError, Reader, UnknownAddressType
 from atsock.proxy.stats import ProxyStats, Relayed
 from atsock.proxy.udp import UdpAssociation
-from atsock.sync.module import Module
 from atsock.sync.sockets import Socket
 from atsock.types import ReceiveMode
 
@@ -44,7 +44,7 @@ class SocksProxy:
 
     def __init__(
         self,
-        module: Module,
+        module: Carrier,
         address: Address = ("127.0.0.1", 0),
         *,
         users: dict[str, str] | None = None,

@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from atsock._core import DEFAULT_MAX_PACKET
 from atsock.errors import ATError
+from atsock.proxy.carrier import Carrier
 from atsock.proxy.socks5 import Address, UdpDatagram, parse_udp_datagram
 from atsock.proxy.stats import Relayed
-from atsock.sync.module import Module
 from atsock.sync.sockets import Socket
 
 log = logging.getLogger("atsock.proxy")
@@ -35,7 +35,7 @@ class UdpAssociation:
 
     def __init__(
         self,
-        module: Module,
+        module: Carrier,
         bind_host: str,
         client: Address,
         record: Relayed,

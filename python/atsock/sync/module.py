@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import serial
 
@@ -26,6 +26,7 @@ from atsock.errors import (
 from atsock.protocol import commands
 from atsock.protocol.rules import require_target, tt_line
 from atsock.protocol.state import Mode
+from atsock.proxy.server import SocksProxy
 from atsock.sync import sockets
 from atsock.sync.command_path import CommandPath
 from atsock.sync.connections import Connections
@@ -45,9 +46,6 @@ from atsock.types import (
     SocketType,
     UdpServerMode,
 )
-
-if TYPE_CHECKING:
-    from atsock.proxy import SocksProxy
 
 
 class Module:
@@ -298,9 +296,8 @@ class Module:
             self._run(command, timeout)
 
     def read(self, con_id: int, *, timeout: Wait = DEFAULT, keep: bool = False) -> bytes:
-        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting. ``keep``:
-        the packet is also buffered for the ConID's socket object, in the order the
-        module received it (what the socket objects use; returned all the same)."""
+        """``AT+SOCKETREAD``: one received packet, ``b""`` if none is waiting (``keep``: also
+        buffered, in the order received, for the ConID's socket object)."""
         packet = self._run(commands.read(con_id), timeout)
         self.connections.packet_read(con_id, packet, keep=keep)
         return packet
@@ -447,12 +444,8 @@ class Module:
     def serve_socks(
         self, address: tuple[str, int] = ("127.0.0.1", 0), *, users: dict[str, str] | None = None
     ) -> SocksProxy:
-        """A SOCKS5 proxy on ``address`` (loopback unless told otherwise; port 0: a free
-        one) whose every connection is a connection of this module, serving until it is
-        closed (a context manager): ``with m.serve_socks() as proxy: ... proxy.address``.
-        ``users`` (username to password) requires RFC 1929 authentication."""
-        from atsock.proxy import SocksProxy  # (the proxy is built on this class)
-
+        """A SOCKS5 proxy over this module on ``address`` (loopback; port 0: a free one)
+        until closed: ``with m.serve_socks() as proxy:`` (see :class:`SocksProxy`)."""
         return SocksProxy(self, address, users=users)
 
 
