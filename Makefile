@@ -73,7 +73,7 @@ demo: build
 
 # The documentation site (MkDocs, Material, mkdocstrings) into site/; warnings are errors.
 docs: build
-	$(PY) -m mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site  # (no Material banner)
 
 clean:
 	rm -rf $(VENV) target .benchmarks .pytest_cache .mypy_cache .ruff_cache

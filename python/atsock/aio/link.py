@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import math
 from collections import deque
@@ -80,20 +81,50 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 
 class AsyncEvents:
-    """A bounded queue of events: when full, the oldest is dropped and counted."""
+    """A bounded queue of events: when full, the oldest is dropped and counted. Each
+    event also goes to the callbacks given to :meth:`subscribe`."""
 
     def __init__(self, maxlen: int) -> None:
         self._items: deque[Event] = deque()
         self._maxlen = maxlen
         self._changed = Changes()
         self.dropped = 0
+        self._callbacks: list[Callable[[Event], object]] = []
+        self._tasks: set[asyncio.Task[object]] = set()
 
     def put(self, event: Event) -> None:
+        """Queues ``event`` (dropping the oldest if full) and hands it to the callbacks."""
         if len(self._items) >= self._maxlen:
             self._items.popleft()
             self.dropped += 1
         self._items.append(event)
         self._changed.notify()
+        if self._callbacks:
+            loop = asyncio.get_running_loop()
+            for callback in self._callbacks:
+                loop.call_soon(self._call, callback, event)
+
+    def subscribe(self, callback: Callable[[Event], object]) -> None:
+        """Calls ``callback(event)`` for every event from now on, soon after it came, in
+        order, on the loop; a coroutine function's calls each run as a task of their own
+        (so a callback may await module commands). What a callback raises is logged."""
+        self._callbacks.append(callback)
+
+    def _call(self, callback: Callable[[Event], object], event: Event) -> None:
+        try:
+            result = callback(event)
+        except Exception:
+            log.exception("event callback %r failed on %r", callback, event)
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("event callback failed", exc_info=task.exception())
 
     def get_nowait(self) -> Event | None:
         return self._items.popleft() if self._items else None

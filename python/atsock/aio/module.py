@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
 import serial
@@ -97,6 +97,11 @@ class AsyncModule:
         return self.link.guard_time
 
     @property
+    def exit_delay(self) -> float:
+        """Quiet the firmware wants after leaving transparent mode (seconds)."""
+        return self.link.protocol.gate.exit_delay
+
+    @property
     def mode(self) -> Mode:
         """Command lines, or (on the way into, in, out of) transparent mode."""
         return self.link.protocol.mode
@@ -115,6 +120,12 @@ class AsyncModule:
     def event_queue(self) -> AsyncEvents:
         """The module's events, oldest first (bounded: the oldest is dropped when full)."""
         return self.link.events
+
+    def on_event(self, callback: Callable[[Event], object]) -> None:
+        """Calls ``callback(event)`` for every event, on the loop, in order (a coroutine
+        function's calls run as tasks of their own, so it may await commands); as
+        :meth:`atsock.Module.on_event` does on a thread. Independent of :meth:`events`."""
+        self.link.events.subscribe(callback)
 
     async def events(self, timeout: float | None = None) -> AsyncIterator[Event]:
         """The module's typed events as they come (``async for event in m.events()``);
