@@ -16,6 +16,7 @@ from typing import Any
 import serial
 
 from atsock.aio.command_path import AsyncCommandPath
+from atsock.aio.datagrams import ConIDDatagramTransport, create_datagram_endpoint
 from atsock.aio.link import AsyncEvents, AsyncLink
 from atsock.aio.port import close_quietly
 from atsock.aio.streams import Handler, ModuleServer, open_connection, start_server
@@ -398,6 +399,20 @@ class AsyncModule:
         """Like :func:`asyncio.start_server`: ``handle(reader, writer)`` runs for each
         client of a server on the module (port 0: a free one; ``server.port`` says it)."""
         return await start_server(self, handle, port, tls=tls)
+
+    async def create_datagram_endpoint(
+        self,
+        protocol_factory: Callable[[], asyncio.DatagramProtocol],
+        *,
+        remote_addr: tuple[str, int] | None = None,
+        local_port: int | None = None,
+    ) -> tuple[ConIDDatagramTransport, asyncio.DatagramProtocol]:
+        """Like ``loop.create_datagram_endpoint``, through the module: a UDP client to
+        ``remote_addr``, or a UDP server on ``local_port`` (the threaded ``udp_server``);
+        see :mod:`atsock.aio.datagrams` for what the module can and cannot say."""
+        return await create_datagram_endpoint(
+            self, protocol_factory, remote_addr=remote_addr, local_port=local_port
+        )
 
 
 class _Opening:
