@@ -50,12 +50,14 @@ class AsyncModule:
         timeout: float | None = 5.0,
         guard_time: float | None = None,
         exit_delay: float = 1.0,
+        link_rate: float | None = None,
         max_events: int = 10_000,
     ) -> None:
         #: the port, read and written by the loop, and the protocol machine
         self.link = AsyncLink(
             port, loop, timeout=timeout, guard_time=guard_time, max_events=max_events
         )
+        self.link.port.line_rate = link_rate or getattr(port, "link_rate", None)  # (emu://)
         #: commands one at a time, callers in turn (raw lines: ``command_path.execute``)
         self.command_path = AsyncCommandPath(self.link, exit_delay=exit_delay)
         self._run = self.command_path.run
@@ -96,6 +98,12 @@ class AsyncModule:
     def guard_time(self) -> float:
         """The module's ``+++`` guard time (seconds)."""
         return self.link.guard_time
+
+    @property
+    def link_rate(self) -> float | None:
+        """Bytes/s the line carries, where the port cannot tell (a pty in front of a
+        paced emulator): leaving transparent mode waits for the line to drain."""
+        return self.link.port.line_rate
 
     @property
     def exit_delay(self) -> float:
@@ -427,7 +435,7 @@ class _Opening:
         options = dict(self._options)
         module_options = {
             key: options.pop(key)
-            for key in ("timeout", "guard_time", "exit_delay", "max_events")
+            for key in ("timeout", "guard_time", "exit_delay", "link_rate", "max_events")
             if key in options
         }
         baudrate = options.pop("baudrate", 115200)
@@ -457,5 +465,5 @@ def open_module(url: str, **options: Any) -> _Opening:
     """Opens the module on ``url`` (any pyserial URL, as :class:`atsock.Module` takes):
     ``async with open_module(url) as m:`` or ``m = await open_module(url)`` (then
     ``await m.aclose()``). Options: ``timeout``, ``guard_time``, ``exit_delay``,
-    ``max_events``, ``baudrate`` and any pyserial option."""
+    ``link_rate``, ``max_events``, ``baudrate`` and any pyserial option."""
     return _Opening(url, options)

@@ -45,6 +45,10 @@ class AsyncPort:
         on_data: Callable[[bytes], None],
         on_failed: Callable[[BaseException], None],
     ) -> None:
+        #: bytes/s of the line where the port cannot tell (:meth:`wait_sent` then also
+        #: waits for the line's own clock: a pty in front of a paced emulator)
+        self.line_rate: float | None = None
+        self._line_free_at = 0.0
         self.port = port
         self._loop = loop
         self._on_data = on_data
@@ -109,6 +113,10 @@ class AsyncPort:
             raise ATError("the module's port is closed")
         if not data:
             return
+        if self.line_rate:  # (the line carries it at its rate, after what it carries now)
+            self._line_free_at = (
+                max(self._loop.time(), self._line_free_at) + len(data) / self.line_rate
+            )
         if not self._out:
             try:
                 sent = self._send(data)
@@ -159,7 +167,8 @@ class AsyncPort:
         """Until the bytes written have left the host as well (the kernel's output queue
         of the tty or socket is empty; ``TIOCOUTQ``), polled; returns the loop time they
         had. The module counts its ``+++`` guard silence from its last byte's arrival,
-        not from our write."""
+        not from our write. With a :attr:`line_rate`, also until the line's own clock
+        says the last byte went (a pty cannot tell)."""
         await self.drain(deadline)
         while not self._closed and self._loop.time() < deadline:
             try:
@@ -169,6 +178,9 @@ class AsyncPort:
             if queued[0] <= 0:
                 break
             await asyncio.sleep(SENT_POLL)
+        line_left = min(self._line_free_at, deadline) - self._loop.time()
+        if line_left > 0 and not self._closed:
+            await asyncio.sleep(line_left)
         return self._loop.time()
 
     def pause_reading(self) -> None:
