@@ -74,6 +74,7 @@ class ConnTable:
         return iter(list(self._conns.values()))
 
     def get(self, con_id: int) -> Conn | None:
+        """The ConID's entry, or None if the table has none."""
         return self._conns.get(con_id)
 
     def ensure(self, con_id: int) -> Conn:
@@ -89,6 +90,8 @@ class ConnTable:
         return conn
 
     def forget(self, con_id: int, reason: BaseException) -> None:
+        """``con_id`` is gone (deleted, closed by the module): its entry leaves the table,
+        and ``reason`` is what its users get from now on."""
         conn = self._conns.pop(con_id, None)
         if conn is not None:
             conn.gone = reason
@@ -165,5 +168,6 @@ class ConnTable:
         }
 
     def dropped(self, con_id: int) -> int:
+        """Received bytes of ``con_id`` thrown away because its buffer was full."""
         conn = self._conns.get(con_id)
         return conn.dropped if conn is not None else 0

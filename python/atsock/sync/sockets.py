@@ -114,6 +114,7 @@ class _ModuleSocket:
         self._timeout = value
 
     def gettimeout(self) -> float | None:
+        """Seconds a call waits (None: as long as it takes; 0.0: non-blocking)."""
         return self._timeout
 
     @property
@@ -122,9 +123,11 @@ class _ModuleSocket:
         return self._timeout
 
     def setblocking(self, flag: bool) -> None:
+        """``setblocking(False)`` is ``settimeout(0.0)``, ``True`` is ``settimeout(None)``."""
         self._timeout = None if flag else 0.0
 
     def getblocking(self) -> bool:
+        """Whether calls wait (a timeout other than 0.0)."""
         return self._timeout != 0
 
     def close(self) -> None:
@@ -150,6 +153,7 @@ class _ModuleSocket:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
         return self._closed
 
     def getsockname(self) -> tuple[str, int]:
@@ -193,6 +197,8 @@ class Socket(_ModuleSocket):
             raise self._conn.gone
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        """Sends all of ``data`` (AT+SOCKETSEND, in pieces that let other callers' commands
+        in); the module's errors as the ``OSError`` a stdlib socket would raise."""
         self._check()
         if self._shut_wr:
             raise BrokenPipeError(errno.EPIPE, "the socket was shut down for sending")
@@ -202,6 +208,7 @@ class Socket(_ModuleSocket):
             raise SocketError.of(exc) from None
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Sends all of ``data`` (as :meth:`sendall`) and returns its length."""
         self.sendall(data)
         return len(data)
 
@@ -283,6 +290,7 @@ class Socket(_ModuleSocket):
             raise SocketError.of(exc) from None
 
     def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0) -> int:
+        """As :meth:`recv`, into ``buffer`` (up to ``nbytes``, or its size); the count."""
         view = memoryview(buffer).cast("B")
         data = self.recv(nbytes or len(view))
         view[: len(data)] = data
