@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from atsock._core import DEFAULT_MAX_PACKET
-from atsock.aio.streams import StreamModule
+from atsock.aio.conid import ConIDEnding, StreamModule
 from atsock.errors import ATError, CommandError, SocketError
 from atsock.types import SocketType
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 Address = tuple[str, int]
 
 
-class ConIDDatagramTransport(asyncio.DatagramTransport):
+class ConIDDatagramTransport(ConIDEnding, asyncio.DatagramTransport):
     """An asyncio datagram transport over one UDP ConID of a module."""
 
     def __init__(
@@ -47,6 +47,7 @@ class ConIDDatagramTransport(asyncio.DatagramTransport):
         self.con_id = con_id
         self._conn = self._link.protocol.conns.ensure(con_id)
         self._protocol = protocol
+        self._datagrams = protocol  # (the same, typed for its datagram methods)
         #: the module's peer: given (a client), or asked once a datagram came (a server)
         self._peer = peer
         self._queue: deque[bytes] = deque()
@@ -56,7 +57,6 @@ class ConIDDatagramTransport(asyncio.DatagramTransport):
         loop = self._link.loop
         self._sender: asyncio.Task[None] | None = None
         self._pump = loop.create_task(self._pump_loop())
-        self._closer: asyncio.Task[None] | None = None
         protocol.connection_made(self)
 
     def __repr__(self) -> str:
@@ -100,10 +100,14 @@ class ConIDDatagramTransport(asyncio.DatagramTransport):
             except (ATError, OSError) as exc:
                 self._queue.clear()
                 self._queued = 0
-                self._call(self._protocol.error_received, _as_oserror(exc))
-                continue
+                self._send_failed(exc)
             finally:
                 self._queued = max(0, self._queued - len(datagram))
+
+    def _send_failed(self, exc: Exception) -> None:
+        """The module refused a datagram: ``error_received``, as a UDP socket's error."""
+        error = SocketError.of(exc) if isinstance(exc, CommandError) else exc
+        self._call(lambda: self._datagrams.error_received(error))
 
     # ---- receiving ---------------------------------------------------------------------------
 
@@ -132,57 +136,8 @@ class ConIDDatagramTransport(asyncio.DatagramTransport):
             row = next((s for s in await self._module.sockets() if s.con_id == self.con_id), None)
             if row is not None and row.remote_port >= 0:
                 self._peer = (row.remote_host, row.remote_port)
-        self._call(self._protocol.datagram_received, data, self._peer or ("", -1))
-
-    # ---- closing -----------------------------------------------------------------------------
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        """Sends what is queued, deletes the ConID, then ``connection_lost(None)``."""
-        if self._closing:
-            return
-        self._closing = True
-        self._closer = self._link.loop.create_task(self._close())
-
-    def abort(self) -> None:
-        """Drops what is queued and deletes the ConID."""
-        self._queue.clear()
-        self._queued = 0
-        self.close()
-
-    async def _close(self) -> None:
-        if self._sender is not None:
-            await asyncio.gather(self._sender, return_exceptions=True)
-        self._pump.cancel()
-        await asyncio.gather(self._pump, return_exceptions=True)
-        try:
-            await self._module.delete(self.con_id)
-        except (ATError, OSError) as exc:
-            log.debug("ConID %d: %s", self.con_id, exc)
-        self._lose(None)
-
-    def _lose(self, exc: BaseException | None) -> None:
-        if self._lost:
-            return
-        self._lost = True
-        self._closing = True
-        if self._sender is not None and not self._sender.done():
-            self._sender.cancel()
-        if not self._pump.done() and self._pump is not asyncio.current_task():
-            self._pump.cancel()
-        self._call(self._protocol.connection_lost, exc)
-
-    def _call(self, method: Callable[..., object], *args: object) -> None:
-        try:
-            method(*args)
-        except Exception:
-            log.exception("the datagram protocol's %s failed", method.__name__)
-
-
-def _as_oserror(exc: BaseException) -> BaseException:
-    return SocketError.of(exc) if isinstance(exc, CommandError) else exc
+        peer = self._peer or ("", -1)
+        self._call(lambda: self._datagrams.datagram_received(data, peer))
 
 
 async def create_datagram_endpoint(

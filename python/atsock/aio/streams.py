@@ -16,15 +16,14 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
-from atsock.aio.link import AsyncLink
-from atsock.deadline import Wait
+from atsock.aio.conid import ConIDEnding, StreamModule
 from atsock.errors import ATError, CommandError, SocketError
 from atsock.protocol.commands import SEND_CHUNK
 from atsock.protocol.conns import Conn
 from atsock.sync.sockets import BIND_FAILED, DYNAMIC_PORTS, SERVER_PORT_TRIES
-from atsock.types import ReceiveMode, SocketInfo, SocketType
+from atsock.types import ReceiveMode, SocketType
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +36,7 @@ READ_CHUNK = 64 * 1024
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-class StreamModule(Protocol):
-    """What the streams use of a module (:class:`atsock.aio.AsyncModule` is one)."""
-
-    @property
-    def link(self) -> AsyncLink: ...
-    async def send(self, con_id: int, data: bytes, *, timeout: Wait = ...) -> None: ...
-    async def read(self, con_id: int, *, timeout: Wait = ..., keep: bool = ...) -> bytes: ...
-    async def delete(self, con_id: int, *, timeout: Wait = ...) -> None: ...
-    async def sockets(self, *, timeout: Wait = ...) -> list[SocketInfo]: ...
-    async def open_socket(
-        self,
-        type: SocketType | int,
-        host: str | None = ...,
-        port: int = ...,
-        *,
-        con_id: int = ...,
-        keep_alive: int = ...,
-        timeout: Wait = ...,
-    ) -> int: ...
-
-
-class ConIDTransport(asyncio.Transport):
+class ConIDTransport(ConIDEnding, asyncio.Transport):
     """An asyncio transport over one ConID of a module."""
 
     def __init__(
@@ -185,50 +163,6 @@ class ConIDTransport(asyncio.Transport):
         keep_open = protocol.eof_received() if isinstance(protocol, asyncio.Protocol) else None
         if not keep_open:
             self.close()
-
-    # ---- closing ---------------------------------------------------------------------------
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        """Sends what is queued, deletes the ConID, then tells the protocol."""
-        if self._closing:
-            return
-        self._closing = True
-        self._link.loop.create_task(self._close())
-
-    def abort(self) -> None:
-        self._queue.clear()
-        self._queued = 0
-        self.close()
-
-    async def _close(self) -> None:
-        if self._sender is not None:
-            await asyncio.gather(self._sender, return_exceptions=True)
-        if self._pump is not asyncio.current_task():
-            self._pump.cancel()
-        if self._conn.gone is None:
-            try:
-                await self._module.delete(self.con_id)
-            except (ATError, OSError) as exc:
-                log.debug("ConID %d: delete on close failed: %s", self.con_id, exc)
-        self._lose(None)
-
-    def _lose(self, exc: Exception | None) -> None:
-        if self._lost:
-            return
-        self._lost = True
-        self._closing = True
-        if self._pump is not asyncio.current_task():
-            self._pump.cancel()
-        self._call(lambda: self._protocol.connection_lost(exc))
-
-    def _call(self, fn: Callable[[], object]) -> None:
-        try:
-            fn()
-        except Exception:
-            log.exception("ConID %d: the protocol's callback failed", self.con_id)
 
 
 def stream_pair(
