@@ -183,42 +183,59 @@ def test_a_client_that_vanishes_mid_transfer_frees_its_conid(
     assert wait_gone(module)
 
 
+@contextlib.contextmanager
+def cli_proxy(*options: str) -> Iterator[tuple[str, subprocess.Popen[str], tuple[str, int]]]:
+    """``atsock emulate --tcp`` and ``atsock proxy URL --listen 127.0.0.1:0 *options`` as
+    processes: (the emulator's URL, the proxy's process, where it listens). Both are
+    stopped at the end if they still run (the proxy with SIGTERM: a clean stop)."""
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "emulate", "--tcp", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert emulator.stdout is not None
+    url = emulator.stdout.readline().strip()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "atsock", "proxy", url, "--listen", "127.0.0.1:0", *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proxy.stdout is not None
+        host, port = proxy.stdout.readline().strip().rsplit(":", 1)
+        yield url, proxy, (host, int(port))
+    finally:
+        if proxy.poll() is None:
+            proxy.terminate()
+        proxy.wait(TIMEOUT)
+        for pipe in (proxy.stdout, proxy.stderr):
+            if pipe is not None:
+                pipe.close()
+        emulator.terminate()
+        emulator.communicate(timeout=TIMEOUT)
+
+
 def test_curl_downloads_through_atsock_proxy(tmp_path: Path) -> None:
     body = os.urandom(3 << 20)
     (tmp_path / "file.bin").write_bytes(body)
     handler = functools.partial(QuietHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "atsock", "emulate", "--tcp", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    assert emulator.stdout is not None
-    url = emulator.stdout.readline().decode().strip()
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "atsock", "proxy", url, "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
     try:
-        assert proxy.stdout is not None
-        listen = proxy.stdout.readline().decode().strip()
-        curl = shutil.which("curl")
-        assert curl, "curl is needed for this test (Debian: apt-get install curl)"
-        target = f"http://127.0.0.1:{server.server_address[1]}/file.bin"  # (a name: to the module)
-        done = subprocess.run(
-            [curl, "-sS", "--fail", "--socks5-hostname", listen, target],
-            capture_output=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr.decode()
-        assert hashlib.sha256(done.stdout).digest() == hashlib.sha256(body).digest()
+        with cli_proxy() as (_, proxy, (host, port)):
+            curl = shutil.which("curl")
+            assert curl, "curl is needed for this test (Debian: apt-get install curl)"
+            target = f"http://127.0.0.1:{server.server_address[1]}/file.bin"  # (to the module)
+            done = subprocess.run(
+                [curl, "-sS", "--fail", "--socks5-hostname", f"{host}:{port}", target],
+                capture_output=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr.decode()
+            assert hashlib.sha256(done.stdout).digest() == hashlib.sha256(body).digest()
+            proxy.terminate()
+            _, err = proxy.communicate(timeout=TIMEOUT)
+            assert proxy.returncode == 0, err  # SIGTERM: a clean stop
     finally:
-        proxy.terminate()
-        _, err = proxy.communicate(timeout=TIMEOUT)
-        emulator.terminate()
-        emulator.communicate(timeout=TIMEOUT)
         server.shutdown()
         server.server_close()
-    assert proxy.returncode == 0, err.decode()  # SIGTERM: a clean stop
 
 
 def wait_gone(module: atsock.Module, timeout: float = TIMEOUT) -> bool:
@@ -338,37 +355,27 @@ def test_close_ends_open_clients_and_deletes_their_conids(
 def test_verbose_shows_open_connections_and_their_bytes_live(
     echo_server: TcpEchoServer,
 ) -> None:
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "atsock", "emulate", "--tcp", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    assert emulator.stdout is not None
-    url = emulator.stdout.readline().decode().strip()
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "atsock", "proxy", url, "--listen", "127.0.0.1:0", "-v"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    assert proxy.stdout is not None and proxy.stderr is not None
-    stderr, lines = proxy.stderr, queue.Queue[str]()
+    with cli_proxy("-v") as (_, proxy, listen):
+        assert proxy.stderr is not None
+        stderr, lines = proxy.stderr, queue.Queue[str]()
 
-    def collect() -> None:
-        for line in stderr:
-            lines.put(line)
+        def collect() -> None:
+            for line in stderr:
+                lines.put(line)
 
-    threading.Thread(target=collect, daemon=True).start()
+        collector = threading.Thread(target=collect, daemon=True)
+        collector.start()
 
-    def wait_for_line(text: str) -> str:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                line = lines.get(timeout=0.2)
-                if text in line:
-                    return line
-        raise AssertionError(f"no line with {text!r} on the proxy's stderr")
+        def wait_for_line(text: str) -> str:
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    line = lines.get(timeout=0.2)
+                    if text in line:
+                        return line
+            raise AssertionError(f"no line with {text!r} on the proxy's stderr")
 
-    try:
-        host, port = proxy.stdout.readline().strip().rsplit(":", 1)
-        with socks_connect((host, int(port)), *echo_server.address) as client:
+        with socks_connect(listen, *echo_server.address) as client:
             client.sendall(b"y" * 1500)
             assert recv_exactly(client, 1500) == b"y" * 1500
             wait_for_line("atsock proxy: 1 open, 1 served, 1.5 KB up, 1.5 KB down")
@@ -376,31 +383,17 @@ def test_verbose_shows_open_connections_and_their_bytes_live(
             assert f"-> 127.0.0.1:{echo_server.address[1]} ConID" in relay_line
             assert "1500 B up, 1500 B down" in relay_line
         wait_for_line("atsock proxy: 0 open, 1 served")
-    finally:
         proxy.terminate()
-        proxy.communicate(timeout=TIMEOUT)
-        emulator.terminate()
-        emulator.communicate(timeout=TIMEOUT)
-    assert proxy.returncode == 0
+        proxy.wait(TIMEOUT)
+        collector.join(TIMEOUT)  # (the end of its stderr)
+        assert proxy.returncode == 0
 
 
 def test_ctrl_c_stops_the_cli_proxy_and_deletes_every_conid(
     echo_server: TcpEchoServer,
 ) -> None:
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "atsock", "emulate", "--tcp", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    assert emulator.stdout is not None
-    url = emulator.stdout.readline().decode().strip()
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "atsock", "proxy", url, "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        assert proxy.stdout is not None
-        host, port = proxy.stdout.readline().strip().rsplit(":", 1)
-        clients = [socks_connect((host, int(port)), *echo_server.address) for _ in range(2)]
+    with cli_proxy() as (url, proxy, listen):
+        clients = [socks_connect(listen, *echo_server.address) for _ in range(2)]
         for client in clients:
             client.sendall(b"open")
             assert recv_exactly(client, 4) == b"open"
@@ -414,9 +407,3 @@ def test_ctrl_c_stops_the_cli_proxy_and_deletes_every_conid(
             client.close()
         with atsock.Module(url, timeout=TIMEOUT) as module:
             assert module.sockets() == []  # every ConID deleted
-    finally:
-        if proxy.poll() is None:
-            proxy.kill()
-            proxy.communicate(timeout=TIMEOUT)
-        emulator.terminate()
-        emulator.communicate(timeout=TIMEOUT)
