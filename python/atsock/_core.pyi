@@ -32,11 +32,22 @@ __all__ = [
 
 __version__: str
 DEFAULT_MAX_LINE: int
+"""Default longest line accepted from the module, in bytes (``ResponseFramer``): 4096."""
+
 DEFAULT_MAX_PAYLOAD: int
+"""Default largest length-prefixed payload, in bytes (``ResponseFramer``): 65536."""
+
 DEFAULT_GUARD_NS: int
+"""Default guard time of the ``+++`` escape, in ns (``Guard``): 20 ms."""
+
 DEFAULT_MAX_PACKET: int
+"""Default largest packet, in bytes (``Packetizer``): 1024."""
+
 DEFAULT_IDLE_NS: int
+"""Default idle time after which a partial packet is flushed, in ns (``Packetizer``): 20 ms."""
+
 MAX_COMMAND_LINE: int
+"""The longest command line the firmware accepts, in bytes without terminator: 256."""
 
 _FrameKind = Literal[
     "ok",
@@ -113,17 +124,22 @@ class ResponseFramer:
     def leave_passthrough(self) -> None: ...
     def reset(self) -> None: ...
     @property
-    def passthrough(self) -> bool: ...
+    def passthrough(self) -> bool:
+        """Whether every byte is passthrough data (transparent mode)."""
     @property
-    def exit_pending(self) -> bool: ...
+    def exit_pending(self) -> bool:
+        """Whether a ``+++`` went out and the module's ``\\r\\nOK\\r\\n`` now ends passthrough."""
     @property
-    def armed(self) -> bool: ...
+    def armed(self) -> bool:
+        """Whether the next ``>`` prompt starts passthrough (``arm_transparent()`` was called)."""
     @property
     def pending(self) -> int: ...
     @property
-    def max_line(self) -> int: ...
+    def max_line(self) -> int:
+        """The longest line accepted from the module, in bytes."""
     @property
-    def max_payload(self) -> int: ...
+    def max_payload(self) -> int:
+        """The largest length-prefixed payload accepted, in bytes."""
 
 @final
 class Guard:
@@ -136,9 +152,11 @@ class Guard:
     @property
     def deadline(self) -> int | None: ...
     @property
-    def held(self) -> int: ...
+    def held(self) -> int:
+        """How many ``+`` bytes are held as a possible escape."""
     @property
-    def guard_ns(self) -> int: ...
+    def guard_ns(self) -> int:
+        """The guard time, in ns."""
 
 @final
 class Packetizer:
@@ -151,11 +169,14 @@ class Packetizer:
     @property
     def deadline(self) -> int | None: ...
     @property
-    def pending(self) -> int: ...
+    def pending(self) -> int:
+        """How many bytes wait for the packet to fill or the input to go idle."""
     @property
-    def max_packet(self) -> int: ...
+    def max_packet(self) -> int:
+        """The largest packet emitted, in bytes."""
     @property
-    def idle_ns(self) -> int: ...
+    def idle_ns(self) -> int:
+        """The idle time after which a partial packet is flushed, in ns."""
 
 @final
 class CommandFramer:
@@ -166,9 +187,11 @@ class CommandFramer:
     def next_event(self) -> tuple[Literal["line", "raw"], bytes] | None: ...
     def expect_raw(self, n: int) -> None: ...
     @property
-    def raw_remaining(self) -> int: ...
+    def raw_remaining(self) -> int:
+        """Raw bytes still expected (after ``expect_raw()``)."""
     @property
-    def buffered(self) -> int: ...
+    def buffered(self) -> int:
+        """Bytes pushed and not yet consumed by an event."""
 
 @final
 class PatternWatch:
@@ -177,7 +200,8 @@ class PatternWatch:
     def __new__(cls, pattern: Buffer) -> PatternWatch: ...
     def feed(self, data: Buffer) -> bool: ...
     @property
-    def pattern(self) -> bytes: ...
+    def pattern(self) -> bytes:
+        """The pattern watched for."""
 
 @overload
 def parse_params(data: str) -> list[str]: ...

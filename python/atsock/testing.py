@@ -38,6 +38,7 @@ class _Peer:
 
     @property
     def address(self) -> tuple[str, int]:
+        """The ``(host, port)`` the peer listens on."""
         return (self.host, self.port)
 
     @property
@@ -57,6 +58,7 @@ class _Peer:
         self.close()
 
     def close(self) -> None:
+        """Stops listening and closes the socket (idempotent)."""
         if self._closed:
             return
         self._closed = True
@@ -109,6 +111,7 @@ class TcpEcho(_Peer):
         return conn
 
     def close(self) -> None:
+        """Stops listening and shuts every client connection down (idempotent)."""
         super().close()
         with self._lock:
             clients, self._clients = self._clients, []
@@ -208,6 +211,7 @@ class DnsServer(_UdpServer):
 
     @property
     def queries(self) -> list[str]:
+        """The names asked so far, in order."""
         with self._lock:
             return list(self._queries)
 

@@ -23,10 +23,12 @@ class SocketType(enum.IntEnum):
 
     @property
     def is_server(self) -> bool:
+        """A UDP, TCP or TLS server (it listens on a port)."""
         return self in (SocketType.UDP_SERVER, SocketType.TCP_SERVER, SocketType.SSL_SERVER)
 
     @property
     def is_client(self) -> bool:
+        """A UDP, TCP or TLS client (it connects to a remote host)."""
         return self in (SocketType.UDP_CLIENT, SocketType.TCP_CLIENT, SocketType.SSL_CLIENT)
 
     @property
@@ -36,6 +38,7 @@ class SocketType(enum.IntEnum):
 
     @property
     def is_udp(self) -> bool:
+        """A UDP server or client."""
         return self in (SocketType.UDP_SERVER, SocketType.UDP_CLIENT)
 
 
@@ -93,6 +96,7 @@ class AutoTransparentConfig:
 
     @property
     def enabled(self) -> bool:
+        """Whether the module enters transparent mode at boot (``type`` is not 0)."""
         return int(self.type) != 0
 
 
@@ -133,11 +137,15 @@ class SocketDisconnected(Event):
 
 @dataclass(frozen=True)
 class SocketReconnected(Event):
+    """``+EVENT:SocketReconnect``: ``con_id`` is connected again (the module reconnected it)."""
+
     con_id: int
 
 
 @dataclass(frozen=True)
 class SocketAutoDeleted(Event):
+    """``+EVENT:SocketAutoDel``: the module deleted ``con_id`` by itself; that ConID is gone."""
+
     con_id: int
 
 

@@ -67,18 +67,21 @@ def enum_or_int(kind: type[Any], value: int) -> Any:
 
 
 def host(name: str) -> str:
+    """Checks a host name or IP address the module can take (``ValueError`` if not)."""
     if not _HOSTNAME.fullmatch(name):
         raise ValueError(f"not a host name or IP address: {name!r}")
     return name
 
 
 def port(number: int) -> int:
+    """Checks a TCP/UDP port number, 1 to 65535 (``ValueError`` if not)."""
     if not 1 <= int(number) <= 65535:
         raise ValueError(f"port must be 1..65535, not {number}")
     return int(number)
 
 
 def ipv4(address: str) -> str:
+    """An IPv4 address in its normal form (``ValueError`` if not one)."""
     try:
         return str(ipaddress.IPv4Address(address))
     except ValueError:
@@ -174,6 +177,7 @@ def _auto_transparent(reply: Reply) -> AutoTransparentConfig:
 
 
 def plain(line: bytes) -> Command[None]:
+    """A command whose reply carries nothing but its ``OK``."""
     return Command(line, nothing)
 
 
@@ -202,6 +206,7 @@ def open_socket(
 
 
 def socket_query() -> Command[list[SocketInfo]]:
+    """``AT+SOCKET?``; parses to one row per ConID."""
     return Command(b"AT+SOCKET?", socket_rows)
 
 
@@ -220,18 +225,22 @@ def send_line(con_id: int, raw: bytes) -> Command[None] | None:
 
 
 def read(con_id: int) -> Command[bytes]:
+    """``AT+SOCKETREAD``; parses to the packet waiting on ``con_id`` (``b""`` if none)."""
     return Command(b"AT+SOCKETREAD=%d" % con_id, packet)
 
 
 def delete(con_id: int) -> Command[None]:
+    """``AT+SOCKETDEL``: closes and forgets socket ``con_id``."""
     return plain(b"AT+SOCKETDEL=%d" % con_id)
 
 
 def receive_mode(mode: ReceiveMode) -> Command[None]:
+    """``AT+SOCKETRECVCFG``: how received data reaches the host (passive or active)."""
     return plain(b"AT+SOCKETRECVCFG=%d" % mode)
 
 
 def set_auto_transparent(stype: SocketType, remote: str | None, number: int) -> Command[None]:
+    """``AT+SOCKETAUTOTT``: after the next reset, connect and enter transparent mode."""
     if stype not in AUTO_TRANSPARENT_TYPES:
         raise ValueError(f"{stype.name} cannot be entered automatically")
     params = [str(int(stype))]
@@ -242,6 +251,7 @@ def set_auto_transparent(stype: SocketType, remote: str | None, number: int) -> 
 
 
 def auto_transparent_query() -> Command[AutoTransparentConfig]:
+    """``AT+SOCKETAUTOTT?``; parses to the configuration stored."""
     return Command(b"AT+SOCKETAUTOTT?", _auto_transparent)
 
 
@@ -254,18 +264,22 @@ def set_certificate(kind: CertKind, body: bytes) -> Command[None]:
 
 
 def certificate(kind: CertKind) -> Command[bytes]:
+    """``AT+SSLCRET=<kind>``; parses to the stored body (``b""`` if none), kept out of traces."""
     return Command(b"AT+SSLCRET=%d" % kind, certificate_body, secret_reply=True)
 
 
 def resolve(name: str) -> Command[str]:
+    """``AT+WDOMAIN``; parses to the address the module resolved ``name`` to."""
     return Command(b"AT+WDOMAIN=" + format_param(host(name)), _after_colon("WDOMAIN"))
 
 
 def dns_query() -> Command[tuple[str, ...]]:
+    """``AT+WDNS?``; parses to the module's DNS servers."""
     return Command(b"AT+WDNS?", _servers)
 
 
 def set_dns(primary: str, secondary: str | None) -> Command[None]:
+    """``AT+WDNS``: sets the module's DNS servers (one or two IPv4 addresses)."""
     servers = [ipv4(primary)] + ([ipv4(secondary)] if secondary else [])
     return plain(b"AT+WDNS=" + format_params(servers))
 
@@ -277,6 +291,7 @@ def join_wifi(ssid: str, password: str) -> Command[None]:
 
 
 def auto_connect(on: bool) -> Command[None]:
+    """``AT+WAUTOCONN``: whether the module joins the saved access point at boot."""
     return plain(b"AT+WAUTOCONN=%d" % int(on))
 
 

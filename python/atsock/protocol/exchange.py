@@ -42,6 +42,7 @@ class Pending:
 
     @property
     def name(self) -> str:
+        """The command's name, e.g. ``AT+SOCKET`` (for messages)."""
         return command_name(self.line)
 
 
@@ -114,6 +115,7 @@ class Exchange:
     # ---- a command's life ---------------------------------------------------------------
 
     def start(self, pending: Pending, *, secret_rx: bool) -> None:
+        """``pending`` is in flight; ``secret_rx``: what arrives for it stays out of traces."""
         self.pending = pending
         self.secret_rx = secret_rx
 
@@ -244,6 +246,7 @@ class Exchange:
             self.secret_late = False
 
     def framing_failed(self, exc: BaseException) -> None:
+        """The module's output broke framing: the command in flight fails with ``exc``."""
         if self.pending is not None and self.pending.failure is None:
             self.pending.failure = exc
 

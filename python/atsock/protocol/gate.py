@@ -39,6 +39,7 @@ class Hold:
     refuse: bool = False
 
     def message(self, line: bytes, budget: float) -> str:
+        """The error message for ``line`` that waited ``budget`` seconds in vain."""
         return f"{command_name(line)}: not sent, " + self.reason.format(budget=f"{budget:g}")
 
 
@@ -55,6 +56,7 @@ class Refuse:
     message: str
 
 
+#: What :meth:`SendGate.check` answers: whether and when a command's line may go out.
 Gate = Union[Go, Hold, LeaveStray, Refuse]
 
 _QUIET = "the quiet the firmware keeps after transparent mode outlasted its {budget} s"

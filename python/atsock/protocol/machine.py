@@ -98,6 +98,7 @@ class Note:
     warning: bool = True
 
 
+#: What :meth:`ModuleProtocol.receive_data` asks the front-end to do.
 Action = Union[
     StreamData,
     Answered,
@@ -131,10 +132,12 @@ class ModuleProtocol:
 
     @property
     def mode(self) -> Mode:
+        """What the module does with the bytes the host sends (command lines or streaming)."""
         return self.modes.mode
 
     @property
     def command_state(self) -> CommandState:
+        """What the command line between host and module waits for."""
         return command_state(self.exchange)
 
     @property

@@ -22,8 +22,9 @@ TRANSPARENT_EXIT = b"\r\nOK\r\n"
 STREAMABLE_TYPES = frozenset(
     {SocketType.UDP_SERVER, SocketType.UDP_CLIENT, SocketType.TCP_CLIENT, SocketType.SSL_CLIENT}
 )
-#: Servers whose one connected seed transparent mode streams through, and the seeds.
+#: Servers whose one connected seed transparent mode streams through.
 SEED_SERVER_TYPES = frozenset({SocketType.TCP_SERVER, SocketType.SSL_SERVER})
+#: The seeds: clients accepted by those servers (created by the module).
 SEED_TYPES = frozenset({SocketType.TCP_SEED, SocketType.SSL_SEED})
 
 
@@ -31,13 +32,20 @@ class SocketView(Protocol):
     """What the rule needs of a socket: an ``AT+SOCKET?`` row, or the emulator's own."""
 
     @property
-    def con_id(self) -> int: ...
+    def con_id(self) -> int:
+        """The socket's ConID."""
+
     @property
-    def type(self) -> SocketType | int: ...
+    def type(self) -> SocketType | int:
+        """Its ``<type>`` (a plain number if this library does not know it)."""
+
     @property
-    def status(self) -> SocketStatus | int: ...
+    def status(self) -> SocketStatus | int:
+        """Its ``<status>`` (a plain number if this library does not know it)."""
+
     @property
-    def server_con_id(self) -> int: ...
+    def server_con_id(self) -> int:
+        """For a seed, the ConID of the server that accepted it."""
 
 
 S = TypeVar("S", bound=SocketView)

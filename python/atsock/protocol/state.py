@@ -69,6 +69,7 @@ class ModeState:
         self.mode = Mode.COMMAND
 
     def to(self, mode: Mode) -> None:
+        """Changes to ``mode``; ``ProtocolStateError`` if :data:`MODE_TRANSITIONS` forbids it."""
         allowed = MODE_TRANSITIONS[self.mode]
         if mode not in allowed:
             raise ProtocolStateError(

@@ -29,6 +29,7 @@ class EventQueue:
         self.dropped = 0
 
     def put(self, event: Event) -> None:
+        """Adds ``event``; if the queue is full, the oldest is dropped (counted in ``dropped``)."""
         with self._cond:
             if len(self._items) >= self._maxlen:
                 self._items.popleft()
@@ -48,6 +49,7 @@ class EventQueue:
             return self._items.popleft()
 
     def get_nowait(self) -> Event | None:
+        """The oldest event, or None if there is none (no waiting)."""
         with self._cond:
             return self._items.popleft() if self._items else None
 
@@ -69,6 +71,7 @@ class EventQueue:
                 return event
 
     def clear(self) -> None:
+        """Drops every queued event (not counted in ``dropped``)."""
         with self._cond:
             self._items.clear()
 

@@ -52,6 +52,7 @@ class EscapeSafeWriter:
 
     @property
     def last_write(self) -> float:
+        """When the last byte went out (or silence began counting): ``time.monotonic()`` s."""
         return self._rule.last_write
 
     def touch(self) -> None:
@@ -59,6 +60,7 @@ class EscapeSafeWriter:
         self._rule.touch(time.monotonic())
 
     def write(self, data: bytes) -> None:
+        """Writes ``data``; only-``+`` data goes a byte at a time, spaced never to be an escape."""
         if not data:
             return
         if EscapeRule.is_plain(data):
@@ -153,12 +155,16 @@ class TransparentStream(io.RawIOBase):
         self._gather.wake()
 
     def readable(self) -> bool:
+        """Always True: the stream reads the peer's bytes."""
         return True
 
     def writable(self) -> bool:
+        """Always True: the stream writes to the peer."""
         return True
 
     def write(self, data: Any) -> int:
+        """Sends ``data`` to the peer (never as an escape); returns its length. ``ValueError``
+        after transparent mode ended."""
         if self._eof or self._exiting:
             raise ValueError("transparent mode is over")
         payload = bytes(data)
@@ -200,6 +206,7 @@ class TransparentStream(io.RawIOBase):
                 return pulled
 
     def readinto(self, buffer: Any) -> int:
+        """Reads into ``buffer`` as :meth:`read` does; returns the number of bytes read."""
         view = memoryview(buffer).cast("B")
         data = self.read(len(view))
         view[: len(data)] = data
