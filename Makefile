@@ -36,9 +36,10 @@ lint: build
 	cargo fmt --check
 	cargo clippy --quiet --all-targets -- -D warnings
 	cargo clippy --quiet --all-targets --features python -- -D warnings
-	$(PY) -m ruff check python tests benches
-	$(PY) -m ruff format --check python tests benches
+	$(PY) -m ruff check python tests benches examples
+	$(PY) -m ruff format --check python tests benches examples
 	$(PY) -m mypy
+	$(PY) -m mypy --strict examples
 	$(PY) -m mypy.stubtest atsock._core
 
 bench: build
