@@ -10,6 +10,8 @@ of :class:`atsock.Module`, on the same sans-I/O protocol machine
             ...
 """
 
+from atsock.aio.datagrams import ConIDDatagramTransport
 from atsock.aio.module import AsyncModule, open_module
+from atsock.aio.socks_proxy import AsyncSocksProxy
 
-__all__ = ["AsyncModule", "open_module"]
+__all__ = ["AsyncModule", "AsyncSocksProxy", "ConIDDatagramTransport", "open_module"]

@@ -57,6 +57,7 @@ class ConIDEnding:
     _pump: asyncio.Task[None]
 
     def is_closing(self) -> bool:
+        """Whether the transport is closing or closed."""
         return self._closing
 
     def close(self) -> None:
@@ -64,7 +65,13 @@ class ConIDEnding:
         if self._closing:
             return
         self._closing = True
-        self._module.link.loop.create_task(self._close())
+        self._closer = self._module.link.loop.create_task(self._close())
+
+    async def wait_closed(self) -> None:
+        """Until :meth:`close` has deleted the ConID and told the protocol."""
+        closer = getattr(self, "_closer", None)
+        if closer is not None:
+            await asyncio.shield(closer)
 
     def abort(self) -> None:
         """Drops what is queued, deletes the ConID, then tells the protocol."""

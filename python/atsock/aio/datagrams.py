@@ -84,6 +84,7 @@ class ConIDDatagramTransport(ConIDEnding, asyncio.DatagramTransport):
             self._sender = self._link.loop.create_task(self._send_loop())
 
     def get_write_buffer_size(self) -> int:
+        """Bytes of datagrams queued and not yet sent."""
         return self._queued
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:

@@ -19,6 +19,7 @@ from atsock.aio.command_path import AsyncCommandPath
 from atsock.aio.datagrams import ConIDDatagramTransport, create_datagram_endpoint
 from atsock.aio.link import AsyncEvents, AsyncLink
 from atsock.aio.port import close_quietly
+from atsock.aio.socks_proxy import AsyncSocksProxy
 from atsock.aio.streams import Handler, ModuleServer, open_connection, start_server
 from atsock.aio.transparent import StreamPair, auto_transparent_session, transparent_session
 from atsock.deadline import DEFAULT, Wait, budget_of
@@ -407,6 +408,14 @@ class AsyncModule:
         """Like :func:`asyncio.start_server`: ``handle(reader, writer)`` runs for each
         client of a server on the module (port 0: a free one; ``server.port`` says it)."""
         return await start_server(self, handle, port, tls=tls)
+
+    async def serve_socks(
+        self, address: tuple[str, int] = ("127.0.0.1", 0), *, users: dict[str, str] | None = None
+    ) -> AsyncSocksProxy:
+        """A SOCKS5 proxy over this module on ``address`` (loopback; port 0: a free one),
+        on the loop: ``async with await m.serve_socks() as proxy:``, the twin of
+        :meth:`atsock.Module.serve_socks` (see :mod:`atsock.aio.socks_proxy`)."""
+        return await AsyncSocksProxy(self, users=users).start(address)
 
     async def create_datagram_endpoint(
         self,

@@ -111,3 +111,18 @@ def parse_udp_datagram(datagram: bytes) -> UdpDatagram | None:
         return None
     (port,) = struct.unpack("!H", datagram[end : end + 2])
     return UdpDatagram((host, port), datagram[end + 2 :], datagram[: end + 2])
+
+
+class UdpClient:
+    """Whom an association's datagrams may come from: the IP of the client's control
+    connection, from the port it named in its request (0: the first datagram from that
+    IP fixes the port); :attr:`address` once known."""
+
+    def __init__(self, ip: str, port: int) -> None:
+        self.ip, self.port = ip, port
+        self.address: Address | None = None
+
+    def accepts(self, source: Address) -> bool:
+        if self.address is None and source[0] == self.ip and self.port in (0, source[1]):
+            self.address = source
+        return source == self.address

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from atsock._core import DEFAULT_MAX_PACKET
 from atsock.errors import ATError
 from atsock.proxy.carrier import Carrier
-from atsock.proxy.socks5 import Address, UdpDatagram, parse_udp_datagram
+from atsock.proxy.socks5 import Address, UdpClient, UdpDatagram, parse_udp_datagram
 from atsock.proxy.stats import Relayed
 from atsock.sync.sockets import Socket
 
@@ -44,10 +44,8 @@ class UdpAssociation:
     ) -> None:
         self.module = module
         self.record = record
-        #: the client's IP (its control connection's) and the port it said it sends from
-        #: (0: not said; the first datagram from that IP fixes it)
-        self._client_ip, self._client_port = client
-        self._client: Address | None = None
+        #: whom the datagrams may come from (``client``: its IP, the port it named)
+        self._client = UdpClient(*client)
         #: registers a new module socket with the server (False: it is shutting down)
         self._adopt = adopt
         family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
@@ -102,7 +100,7 @@ class UdpAssociation:
                 return  # (closed)
             if source is None:
                 return  # (shut down: recvfrom returns no sender)
-            parsed = parse_udp_datagram(datagram) if self._is_client(source[:2]) else None
+            parsed = parse_udp_datagram(datagram) if self._client.accepts(source[:2]) else None
             if parsed is None or len(parsed.payload) > DEFAULT_MAX_PACKET:
                 record.dropped += 1
                 continue
@@ -118,14 +116,6 @@ class UdpAssociation:
                 continue
             record.up += len(parsed.payload)
             record.datagrams_up += 1
-
-    def _is_client(self, source: Address) -> bool:
-        if self._client is not None:
-            return source == self._client
-        if source[0] != self._client_ip or self._client_port not in (0, source[1]):
-            return False
-        self._client = source
-        return True
 
     def _socket_for(self, datagram: UdpDatagram) -> Socket | None:
         """The module UDP client for the datagram's destination, made on first use
@@ -158,9 +148,9 @@ class UdpAssociation:
         record = self.record
         try:
             while data := sock.recv(DATAGRAM_MAX):
-                if self._client is None:
+                if self._client.address is None:
                     continue
-                self.relay_socket.sendto(header + data, self._client)
+                self.relay_socket.sendto(header + data, self._client.address)
                 record.down += len(data)
                 record.datagrams_down += 1
         except (OSError, ATError) as exc:  # (closed: the association ended)
