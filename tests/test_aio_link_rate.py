@@ -46,8 +46,8 @@ def test_a_paced_pty_stream_ends_with_a_real_escape_right_after_a_big_write() ->
 def test_an_emu_url_with_a_baud_rate_says_its_line_rate() -> None:
     async def test() -> None:
         async with atsock.aio.open_module("emu://?baud=1000000", timeout=5.0) as m:
-            assert m.link_rate == 100_000
+            assert m.link_rate == m.line_rate == 100_000
         async with atsock.aio.open_module("emu://", timeout=5.0) as m:
-            assert m.link_rate is None
+            assert m.link_rate is None and m.line_rate is None  # (a URL handler: no line)
 
     run(test)

@@ -27,6 +27,7 @@ from atsock.errors import SocketClosed, Timeout, TransparentError
 from atsock.protocol import commands
 from atsock.protocol.rules import require_target, tt_line
 from atsock.protocol.state import Mode
+from atsock.sync.portio import uart_rate
 from atsock.sync.sockets import MAX_QUEUED_READS
 from atsock.types import (
     AutoTransparentConfig,
@@ -105,6 +106,12 @@ class AsyncModule:
         """Bytes/s the line carries, where the port cannot tell (a pty in front of a
         paced emulator): leaving transparent mode waits for the line to drain."""
         return self.link.port.line_rate
+
+    @property
+    def line_rate(self) -> float | None:
+        """Bytes/s of the line as far as the driver knows: the link rate, or a real serial
+        port's baud rate (None: a pty, a TCP port)."""
+        return self.link.port.line_rate or uart_rate(self.link.port.port)
 
     @property
     def exit_delay(self) -> float:
