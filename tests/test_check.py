@@ -232,3 +232,17 @@ def test_a_dead_module_fails_every_check_within_its_timeout() -> None:
     assert all(r.seconds < 0.2 + 1.0 for r in report.results), [r.seconds for r in report.results]
     assert report.leftovers and report.leftovers[0].startswith("settings not saved")
     assert took < 0.2 * (len(CHECKS) + 1) + 10
+
+
+def test_settings_come_back_after_a_check_that_timed_out_leaving_the_module_busy() -> None:
+    """A lookup on a DNS server that never answers outlasts a 0.3 s check: the module is
+    still busy when the settings go back, which wait for it, so nothing is left over."""
+    silent_dns = free_port(socket.SOCK_DGRAM)  # (nothing listens: the lookup waits)
+    with Emulator(dns_port=silent_dns, transport="tcp") as emu:
+        _preset(emu.url)
+        before = _settings(emu.url)
+        checks_dns = free_port(socket.SOCK_DGRAM)  # (the checks' server: not the module's)
+        report = run_checks(emu.url, select(["wdomain"], None), _options(checks_dns, 0.3))
+        assert not report.passed  # (the lookup got no answer in time)
+        assert report.leftovers == []
+        assert _settings(emu.url) == before

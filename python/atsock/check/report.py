@@ -66,7 +66,7 @@ def format_table(report: CheckReport) -> str:
                 f"  sent:     {r.sent!r}",
                 f"  received: {r.received!r}",
             ]
-    lines += [""] + [f"not restored: {line}" for line in report.leftovers]
+    lines += ["", *report.leftovers]  # (each says what was not put back, and why)
     failed = sum(not r.passed for r in report.results)
     lines.append(
         f"{len(report.results) - failed} of {len(report.results)} checks passed on {report.url}"

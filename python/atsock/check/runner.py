@@ -24,6 +24,9 @@ from atsock.wiretrace import wire
 EVIDENCE = 1024
 #: Bound on each clean-up command after a check (seconds).
 CLEANUP_TIMEOUT = 2.0
+#: The least each command that puts a setting back may wait (seconds), whatever the
+#: checks' timeout: a check that timed out can leave the module busy (a DNS lookup).
+RESTORE_TIMEOUT = 15.0
 
 
 @dataclass
@@ -141,8 +144,10 @@ def run_checks(
                     if progress:
                         progress(index, len(checks), check, result)
             finally:
-                if saved is not None:
-                    report.leftovers += restore_settings(module, saved, options.timeout)
+                if saved is not None:  # (after a check that timed out the module may
+                    # still be busy, a DNS lookup say: putting things back waits longer)
+                    restore_timeout = max(options.timeout, RESTORE_TIMEOUT)
+                    report.leftovers += restore_settings(module, saved, restore_timeout)
     finally:
         peers.close()
         wire.removeHandler(capture)
