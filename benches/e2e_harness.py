@@ -85,6 +85,8 @@ def pedantic(
     rounds: int,
     paired_with: Callable[[], object] | None = None,
     block: int = 1,
+    *,
+    record_pairs: bool = True,
 ) -> None:
     """Times ``rounds`` calls of ``target`` (one call when benchmarks are disabled).
 
@@ -98,7 +100,8 @@ def pedantic(
         run(target, rounds=rounds, iterations=1, warmup_rounds=0)
         return
     paired = PairedBaseline(paired_with, rounds, block)
-    benchmark.extra_info.update(paired_baseline_seconds=paired.seconds, paired_block=block)
+    if record_pairs:  # (False: the rounds alternate, but the table compares with another)
+        benchmark.extra_info.update(paired_baseline_seconds=paired.seconds, paired_block=block)
     # (no warmup rounds: each call of the setup and the teardown is a timed round's)
     run(target, setup=paired.before, teardown=paired.after, rounds=rounds, warmup_rounds=0)
 
