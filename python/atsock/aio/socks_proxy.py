@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from atsock._core import DEFAULT_MAX_PACKET
-from atsock.errors import ATError, HostNotFound, SocketRefused, SocketsExhausted, Timeout
+from atsock.errors import ATError
 from atsock.proxy import socks5
 from atsock.proxy.socks5 import Address, HandshakeError, UnknownAddressType
 from atsock.proxy.stats import ProxyStats, Relayed
@@ -157,15 +157,9 @@ class AsyncSocksProxy:
     ) -> None:
         try:
             up_reader, up_writer = await self.module.open_connection(*target)
-        except SocketRefused:
-            code = socks5.REFUSED
-        except HostNotFound:
-            code = socks5.HOST_UNREACHABLE
-        except Timeout:
-            code = socks5.TTL_EXPIRED
-        except (SocketsExhausted, ATError, OSError, ValueError) as exc:
+        except (ATError, OSError, ValueError) as exc:
             log.info("cannot connect to %s:%d: %s", *target, exc)
-            code = socks5.GENERAL_FAILURE
+            code = socks5.reply_for(exc)
         else:
             code = socks5.SUCCEEDED
         writer.write(socks5.reply(code))

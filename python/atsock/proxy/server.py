@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 
-from atsock.errors import ATError, HostNotFound, SocketRefused, SocketsExhausted, Timeout
+from atsock.errors import ATError
 from atsock.proxy import socks5
 from atsock.proxy.carrier import Carrier
 from atsock.proxy.flow import ReceiveFlow
@@ -211,15 +211,9 @@ class SocksProxy:
         its error maps to."""
         try:
             sock = self.module.create_connection(target)
-        except SocketRefused:
-            code = socks5.REFUSED
-        except HostNotFound:
-            code = socks5.HOST_UNREACHABLE
-        except Timeout:
-            code = socks5.TTL_EXPIRED
-        except (SocketsExhausted, ATError, ValueError) as exc:
+        except (ATError, ValueError) as exc:
             log.info("cannot connect to %s:%d: %s", *target, exc)
-            code = socks5.GENERAL_FAILURE
+            code = socks5.reply_for(exc)
         else:
             if self._adopt(sock):
                 client.sendall(socks5.reply(socks5.SUCCEEDED))

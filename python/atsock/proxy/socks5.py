@@ -1,7 +1,7 @@
 """SOCKS5's wire format (RFC 1928, RFC 1929), apart from any socket: the constants,
-the addresses as they travel (IPv4, IPv6, domain name), replies and relayed UDP
-datagrams. The server reads through :class:`Reader`, so a client that
-leaves or stalls mid-handshake is one typed error."""
+the addresses as they travel (IPv4, IPv6, domain name), replies, relayed UDP datagrams
+and the reply each module error means. The server reads through :class:`Reader`, so a
+client that leaves or stalls mid-handshake is one typed error."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import ipaddress
 import socket
 import struct
 from typing import NamedTuple
+
+from atsock.errors import HostNotFound, SocketRefused, Timeout
 
 VERSION = 5
 NO_AUTH, USER_PASS, NO_METHOD = 0x00, 0x02, 0xFF
@@ -60,6 +62,18 @@ class Reader:
             raise UnknownAddressType(f"address type {atype}")
         (port,) = struct.unpack("!H", self.take(2))
         return host, port
+
+
+def reply_for(exc: BaseException) -> int:
+    """The reply a module error means for a CONNECT: refused, host unreachable (a name
+    the module cannot resolve), TTL expired (a timeout), else general failure."""
+    if isinstance(exc, SocketRefused):
+        return REFUSED
+    if isinstance(exc, HostNotFound):
+        return HOST_UNREACHABLE
+    if isinstance(exc, Timeout):
+        return TTL_EXPIRED
+    return GENERAL_FAILURE
 
 
 def encode_address(address: Address) -> bytes:
