@@ -18,18 +18,9 @@ from atsock.testing import TcpEcho, UdpEcho
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from test_aio_module import emu as emu
 from test_aio_module import opened, run
+from test_proxy import address_bytes
 
 TIMEOUT = 5.0
-
-
-def address_bytes(host: str, port: int, *, domain: bool = False) -> bytes:
-    if domain:
-        packed = b"\x03" + bytes([len(host)]) + host.encode()
-    elif ":" in host:
-        packed = b"\x04" + ipaddress.IPv6Address(host).packed
-    else:
-        packed = b"\x01" + ipaddress.IPv4Address(host).packed
-    return packed + struct.pack("!H", port)
 
 
 async def request(

@@ -45,6 +45,18 @@ def proxy(module: atsock.Module) -> Iterator[SocksProxy]:
         yield served
 
 
+def address_bytes(host: str, port: int, *, domain: bool = False) -> bytes:
+    """ATYP, address and port as RFC 1928 puts them, made by hand (not by the code under
+    test): a name if ``domain``, else an IPv6 or IPv4 literal."""
+    if domain:
+        packed = b"\x03" + bytes([len(host)]) + host.encode()
+    elif ":" in host:
+        packed = b"\x04" + ipaddress.IPv6Address(host).packed
+    else:
+        packed = b"\x01" + ipaddress.IPv4Address(host).packed
+    return packed + struct.pack("!H", port)
+
+
 def socks_connect(
     proxy: tuple[str, int],
     host: str,
@@ -67,13 +79,7 @@ def socks_connect(
     if auth:
         client.sendall(auth)
         assert client.recv(2) == b"\x01\x00"
-    if domain:
-        address = b"\x03" + bytes([len(host)]) + host.encode()
-    elif ":" in host:
-        address = b"\x04" + ipaddress.IPv6Address(host).packed
-    else:
-        address = b"\x01" + ipaddress.IPv4Address(host).packed
-    client.sendall(b"\x05\x01\x00" + address + struct.pack("!H", port))
+    client.sendall(b"\x05\x01\x00" + address_bytes(host, port, domain=domain))
     reply = recv_exactly(client, 10)
     assert reply[:2] == b"\x05\x00", reply
     return client

@@ -19,6 +19,7 @@ from atsock.proxy import SocksProxy
 from atsock.testing import UdpEcho
 from driver_fixtures import *  # noqa: F403  (the fixtures)
 from peers import recv_exactly, wait_until
+from test_proxy import address_bytes
 
 TIMEOUT = 10.0
 
@@ -33,17 +34,6 @@ def proxy(module: atsock.Module) -> Iterator[SocksProxy]:
 def echo() -> Iterator[UdpEcho]:
     with UdpEcho() as server:
         yield server
-
-
-def address_bytes(host: str, port: int, *, domain: bool = False) -> bytes:
-    """ATYP, address and port as RFC 1928 puts them, made by hand."""
-    if domain:
-        packed = b"\x03" + bytes([len(host)]) + host.encode()
-    elif ":" in host:
-        packed = b"\x04" + ipaddress.IPv6Address(host).packed
-    else:
-        packed = b"\x01" + ipaddress.IPv4Address(host).packed
-    return packed + struct.pack("!H", port)
 
 
 def associate(
