@@ -43,18 +43,24 @@ class StreamModule(Protocol):
 
 
 class ConIDEnding:
-    """The closing half of a ConID transport; the transport sets these attributes."""
+    """The closing half of a ConID transport: :meth:`_begin` sets up what it and the
+    transport share; the transport then starts its :attr:`_pump`."""
 
-    _module: StreamModule
-    con_id: int
-    _conn: Conn
-    _protocol: asyncio.BaseProtocol
-    _queue: deque[bytes]
-    _queued: int
-    _closing: bool
-    _lost: bool
-    _sender: asyncio.Task[None] | None
     _pump: asyncio.Task[None]
+
+    def _begin(self, module: StreamModule, con_id: int, protocol: asyncio.BaseProtocol) -> None:
+        self._module = module
+        self._link = module.link
+        self.con_id = con_id
+        self._conn: Conn = self._link.protocol.conns.ensure(con_id)
+        self._protocol = protocol
+        #: what was written and not sent yet, and its size
+        self._queue: deque[bytes] = deque()
+        self._queued = 0
+        self._closing = False
+        self._lost = False
+        self._sender: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
 
     def is_closing(self) -> bool:
         """Whether the transport is closing or closed."""
@@ -69,9 +75,8 @@ class ConIDEnding:
 
     async def wait_closed(self) -> None:
         """Until :meth:`close` has deleted the ConID and told the protocol."""
-        closer = getattr(self, "_closer", None)
-        if closer is not None:
-            await asyncio.shield(closer)
+        if self._closer is not None:
+            await asyncio.shield(self._closer)
 
     def abort(self) -> None:
         """Drops what is queued, deletes the ConID, then tells the protocol."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -42,21 +41,11 @@ class ConIDDatagramTransport(ConIDEnding, asyncio.DatagramTransport):
         local_port: int = 0,
     ) -> None:
         super().__init__({"peername": peer, "sockname": ("0.0.0.0", local_port)})
-        self._module = module
-        self._link = module.link
-        self.con_id = con_id
-        self._conn = self._link.protocol.conns.ensure(con_id)
-        self._protocol = protocol
+        self._begin(module, con_id, protocol)
         self._datagrams = protocol  # (the same, typed for its datagram methods)
         #: the module's peer: given (a client), or asked once a datagram came (a server)
         self._peer = peer
-        self._queue: deque[bytes] = deque()
-        self._queued = 0
-        self._closing = False
-        self._lost = False
-        loop = self._link.loop
-        self._sender: asyncio.Task[None] | None = None
-        self._pump = loop.create_task(self._pump_loop())
+        self._pump = self._link.loop.create_task(self._pump_loop())
         protocol.connection_made(self)
 
     def __repr__(self) -> str:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from atsock.aio.conid import ConIDEnding, StreamModule
 from atsock.errors import ATError, CommandError, SocketError
 from atsock.protocol.commands import SEND_CHUNK
-from atsock.protocol.conns import Conn
 from atsock.sync.sockets import BIND_FAILED, DYNAMIC_PORTS, SERVER_PORT_TRIES
 from atsock.types import ReceiveMode, SocketType
 
@@ -48,21 +46,11 @@ class ConIDTransport(ConIDEnding, asyncio.Transport):
         local_port: int = 0,
     ) -> None:
         super().__init__({"peername": peer, "sockname": ("0.0.0.0", local_port)})
-        self._module = module
-        self._link = module.link
-        self.con_id = con_id
-        self._conn: Conn = self._link.protocol.conns.ensure(con_id)
-        self._protocol = protocol
-        self._queue: deque[bytes] = deque()
-        self._queued = 0
-        self._closing = False
-        self._lost = False
+        self._begin(module, con_id, protocol)
         self._write_paused = False
         self._reading = asyncio.Event()
         self._reading.set()
-        loop = self._link.loop
-        self._sender: asyncio.Task[None] | None = None
-        self._pump = loop.create_task(self._pump_loop())
+        self._pump = self._link.loop.create_task(self._pump_loop())
         protocol.connection_made(self)
 
     def __repr__(self) -> str:
