@@ -131,11 +131,6 @@ class Connections:
                 conn.seeds.appendleft(seed_id)
                 self._cond.notify_all()
 
-    def take_buffered(self, con_id: int, limit: int) -> bytes:
-        """Up to ``limit`` bytes of data the module already delivered for ``con_id``."""
-        with self._cond:
-            return self._table.take_buffered(con_id, limit)
-
     def take(self, con_id: int, limit: int) -> tuple[bytes, int]:
         """Up to ``limit`` bytes already delivered for ``con_id``; if there are none, how
         many packets the module announced and nobody read. One look under the lock, so
