@@ -1,18 +1,20 @@
-"""The proxy's pure parts: SOCKS5's wire format (addresses, replies, relayed UDP
-datagrams: any bytes parse or are dropped, never raise), the counts and the
-``--verbose`` view over them."""
+"""The proxy's pure parts: the handshake as steps (no I/O), SOCKS5's wire format
+(addresses, replies, relayed UDP datagrams: any bytes parse or are dropped, never
+raise), the counts and the ``--verbose`` view over them."""
 
 from __future__ import annotations
 
 import io
 import socket
+from collections.abc import Generator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atsock.proxy import socks5
+from atsock.proxy import handshake, socks5
 from atsock.proxy.live import LiveView
+from atsock.proxy.server import follow
 from atsock.proxy.stats import ProxyStats, Relayed
 
 
@@ -46,16 +48,53 @@ def test_fragments_and_truncated_headers_are_dropped() -> None:
         assert socks5.parse_udp_datagram(good[:cut]) is None
 
 
-def test_the_reader_names_what_a_client_left_out() -> None:
+def test_following_the_steps_names_what_a_client_left_out() -> None:
+    def address_after_its_type() -> Generator[handshake.Step, bytes, socks5.Address]:
+        (atype,) = yield handshake.Need(1)
+        return (yield from handshake.read_address(atype))
+
+    def three_bytes() -> Generator[handshake.Step, bytes, bytes]:
+        return (yield handshake.Need(3))
+
     ours, theirs = socket.socketpair()
     with ours, theirs:
         theirs.sendall(b"\x09\x00")
         theirs.shutdown(socket.SHUT_WR)
-        reader = socks5.Reader(ours)
         with pytest.raises(socks5.UnknownAddressType, match=r"^address type 9$"):
-            reader.address(reader.byte())
+            follow(address_after_its_type(), ours)
         with pytest.raises(socks5.HandshakeError, match=r"^the client left after 1 of 3 bytes$"):
-            reader.take(3)
+            follow(three_bytes(), ours)
+
+
+def test_the_handshake_as_steps_without_any_io() -> None:
+    """Greeting, RFC 1929 and a CONNECT to a name, fed by hand: what it says, what it
+    returns; a BIND is answered and not returned."""
+    steps = handshake.negotiate({"me": "pw"})
+    assert next(steps) == handshake.Need(2)
+    assert steps.send(b"\x05\x01") == handshake.Need(1)
+    assert steps.send(b"\x02") == handshake.Say(b"\x05\x02")
+    said = [steps.send(b""), steps.send(b"\x01"), steps.send(b"\x02"), steps.send(b"me")]
+    assert said == [handshake.Need(1)] * 2 + [handshake.Need(2), handshake.Need(1)]
+    assert steps.send(b"\x02") == handshake.Need(2)
+    assert steps.send(b"pw") == handshake.Say(b"\x01\x00")
+    assert steps.send(b"") == handshake.Need(4)
+    assert steps.send(b"\x05\x01\x00\x03") == handshake.Need(1)
+    assert steps.send(b"\x04") == handshake.Need(4)
+    assert steps.send(b"host") == handshake.Need(2)
+    with pytest.raises(StopIteration) as done:
+        steps.send(b"\x00\x50")
+    assert done.value.value == (socks5.CONNECT, ("host", 80))
+    bind = handshake.negotiate(None)
+    next(bind)
+    bind.send(b"\x05\x01")
+    bind.send(b"\x00")
+    bind.send(b"")
+    bind.send(b"\x05\x02\x00\x01")
+    assert bind.send(b"\x7f\x00\x00\x01") == handshake.Need(2)
+    assert bind.send(b"\x00\x07") == handshake.Say(socks5.reply(socks5.COMMAND_NOT_SUPPORTED))
+    with pytest.raises(StopIteration) as done:
+        bind.send(b"")
+    assert done.value.value is None
 
 
 def test_stats_count_open_and_closed_relays() -> None:

@@ -15,17 +15,19 @@ import asyncio
 import contextlib
 import logging
 import socket
-import struct
-from collections.abc import Callable
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Generator
+from typing import Any, Protocol, TypeVar, cast
 
 from atsock._core import DEFAULT_MAX_PACKET
 from atsock.errors import ATError
 from atsock.proxy import socks5
-from atsock.proxy.socks5 import Address, HandshakeError, UnknownAddressType
+from atsock.proxy.handshake import Need, Step, negotiate
+from atsock.proxy.socks5 import Address, HandshakeError
 from atsock.proxy.stats import ProxyStats, Relayed
 
 log = logging.getLogger("atsock.proxy")
+
+T = TypeVar("T")
 
 #: longest a client may take over its handshake (seconds)
 HANDSHAKE_TIMEOUT = 10.0
@@ -91,7 +93,9 @@ class AsyncSocksProxy:
         self._clients[task] = writer
         peer = writer.get_extra_info("peername")[:2]
         try:
-            request = await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_TIMEOUT)
+            request = await asyncio.wait_for(
+                follow(negotiate(self.users), reader, writer), HANDSHAKE_TIMEOUT
+            )
             if request is not None:
                 command, target = request
                 if command == socks5.CONNECT:
@@ -105,46 +109,6 @@ class AsyncSocksProxy:
             writer.close()
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 await writer.wait_closed()
-
-    async def _handshake(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> tuple[int, Address] | None:
-        version, count = await _take(reader, 2)
-        if version != socks5.VERSION:
-            raise HandshakeError(f"not SOCKS5 (version byte {version})")
-        methods = await _take(reader, count)
-        wanted = socks5.NO_AUTH if self.users is None else socks5.USER_PASS
-        if wanted not in methods:
-            writer.write(bytes([socks5.VERSION, socks5.NO_METHOD]))
-            return None
-        writer.write(bytes([socks5.VERSION, wanted]))
-        if wanted == socks5.USER_PASS and not await self._authenticate(reader, writer):
-            return None
-        version, command, _, atype = await _take(reader, 4)
-        if version != socks5.VERSION:
-            raise HandshakeError(f"request of version {version}")
-        try:
-            target = await _address(reader, atype)
-        except UnknownAddressType:
-            writer.write(socks5.reply(socks5.ADDRESS_NOT_SUPPORTED))
-            return None
-        if command not in (socks5.CONNECT, socks5.UDP_ASSOCIATE):
-            writer.write(socks5.reply(socks5.COMMAND_NOT_SUPPORTED))
-            return None
-        return command, target
-
-    async def _authenticate(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        assert self.users is not None
-        (version,) = await _take(reader, 1)
-        if version != socks5.USER_PASS_VERSION:
-            raise HandshakeError(f"username/password of version {version}")
-        user = (await _take(reader, (await _take(reader, 1))[0])).decode("utf-8", "replace")
-        password = (await _take(reader, (await _take(reader, 1))[0])).decode("utf-8", "replace")
-        ok = self.users.get(user) == password
-        writer.write(bytes([socks5.USER_PASS_VERSION, 0 if ok else 1]))
-        return ok
 
     # ---- CONNECT -------------------------------------------------------------------------
 
@@ -274,24 +238,28 @@ class _UdpRelay(asyncio.DatagramProtocol):
         )
 
 
-async def _take(reader: asyncio.StreamReader, size: int) -> bytes:
+async def follow(
+    steps: Generator[Step, bytes, T], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> T:
+    """Carries out a handshake's steps over the client's streams (a client that leaves
+    mid-handshake is a :class:`HandshakeError`); what it returns."""
     try:
-        return await reader.readexactly(size)
-    except asyncio.IncompleteReadError as exc:
-        raise HandshakeError(f"the client left after {len(exc.partial)} of {size} bytes") from None
-
-
-async def _address(reader: asyncio.StreamReader, atype: int) -> Address:
-    if atype == socks5.IPV4:
-        host = socket.inet_ntop(socket.AF_INET, await _take(reader, 4))
-    elif atype == socks5.IPV6:
-        host = socket.inet_ntop(socket.AF_INET6, await _take(reader, 16))
-    elif atype == socks5.DOMAIN:
-        host = (await _take(reader, (await _take(reader, 1))[0])).decode("ascii", "replace")
-    else:
-        raise UnknownAddressType(f"address type {atype}")
-    (port,) = struct.unpack("!H", await _take(reader, 2))
-    return host, port
+        step = next(steps)
+        while True:
+            if isinstance(step, Need):
+                try:
+                    data = await reader.readexactly(step.size)
+                except asyncio.IncompleteReadError as exc:
+                    raise HandshakeError(
+                        f"the client left after {len(exc.partial)} of {step.size} bytes"
+                    ) from None
+                step = steps.send(data)
+            else:
+                writer.write(step.data)
+                step = steps.send(b"")
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
 
 async def _both_ways(

@@ -10,19 +10,24 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Generator
+from typing import TypeVar
 
 from atsock.errors import ATError
 from atsock.proxy import socks5
 from atsock.proxy.carrier import Carrier
 from atsock.proxy.flow import ReceiveFlow
+from atsock.proxy.handshake import Need, Step, negotiate
 from atsock.proxy.relay import relay
-from atsock.proxy.socks5 import Address, HandshakeError, Reader, UnknownAddressType
+from atsock.proxy.socks5 import Address, HandshakeError
 from atsock.proxy.stats import ProxyStats, Relayed
 from atsock.proxy.udp import UdpAssociation
 from atsock.sync.sockets import Socket
 from atsock.types import ReceiveMode
 
 log = logging.getLogger("atsock.proxy")
+
+T = TypeVar("T")
 
 #: longest a client may take over its handshake (seconds)
 HANDSHAKE_TIMEOUT = 10.0
@@ -136,7 +141,7 @@ class SocksProxy:
     def _serve(self, client: socket.socket, peer: Address) -> None:
         try:
             client.settimeout(HANDSHAKE_TIMEOUT)
-            request = self._handshake(Reader(client))
+            request = follow(negotiate(self.users), client)
             if request is not None:
                 command, target = request
                 if command == socks5.CONNECT:
@@ -149,46 +154,6 @@ class SocksProxy:
             with self._lock:
                 self._clients.discard(client)
             client.close()
-
-    def _handshake(self, reader: Reader) -> tuple[int, Address] | None:
-        """The greeting, the authentication and the request: (command, target), or None
-        once the client was told why not."""
-        client = reader.client
-        version, count = reader.take(2)
-        if version != socks5.VERSION:
-            raise HandshakeError(f"not SOCKS5 (version byte {version})")
-        methods = reader.take(count)
-        wanted = socks5.NO_AUTH if self.users is None else socks5.USER_PASS
-        if wanted not in methods:
-            client.sendall(bytes([socks5.VERSION, socks5.NO_METHOD]))
-            return None
-        client.sendall(bytes([socks5.VERSION, wanted]))
-        if wanted == socks5.USER_PASS and not self._authenticate(reader):
-            return None
-        version, command, _, atype = reader.take(4)
-        if version != socks5.VERSION:
-            raise HandshakeError(f"request of version {version}")
-        try:
-            target = reader.address(atype)
-        except UnknownAddressType:
-            client.sendall(socks5.reply(socks5.ADDRESS_NOT_SUPPORTED))
-            return None
-        if command not in (socks5.CONNECT, socks5.UDP_ASSOCIATE):
-            client.sendall(socks5.reply(socks5.COMMAND_NOT_SUPPORTED))  # BIND
-            return None
-        return command, target
-
-    def _authenticate(self, reader: Reader) -> bool:
-        """RFC 1929 username/password."""
-        assert self.users is not None
-        version = reader.byte()
-        if version != socks5.USER_PASS_VERSION:
-            raise HandshakeError(f"username/password of version {version}")
-        user = reader.take(reader.byte()).decode("utf-8", "replace")
-        password = reader.take(reader.byte()).decode("utf-8", "replace")
-        ok = self.users.get(user) == password
-        reader.client.sendall(bytes([socks5.USER_PASS_VERSION, 0 if ok else 1]))
-        return ok
 
     def _connect(self, client: socket.socket, peer: Address, target: Address) -> None:
         sock = self._open_connection(client, target)
@@ -246,3 +211,27 @@ class SocksProxy:
                 self._sockets.difference_update(association.made)
             self.stats.closed(record)
             log.info("closed %s", record.describe())
+
+
+def follow(steps: Generator[Step, bytes, T], client: socket.socket) -> T:
+    """Carries out a handshake's steps over the client's socket (exact reads: a client
+    that leaves mid-handshake is a :class:`HandshakeError`); what it returns."""
+    try:
+        step = next(steps)
+        while True:
+            if isinstance(step, Need):
+                data = b""
+                while len(data) < step.size:
+                    chunk = client.recv(step.size - len(data))
+                    if not chunk:
+                        raise HandshakeError(
+                            f"the client left after {len(data)} of {step.size} bytes"
+                        )
+                    data += chunk
+                step = steps.send(data)
+            else:
+                client.sendall(step.data)
+                step = steps.send(b"")
+    except StopIteration as done:
+        result: T = done.value
+        return result

@@ -1,12 +1,10 @@
 """SOCKS5's wire format (RFC 1928, RFC 1929), apart from any socket: the constants,
 the addresses as they travel (IPv4, IPv6, domain name), replies, relayed UDP datagrams
-and the reply each module error means. The server reads through :class:`Reader`, so a
-client that leaves or stalls mid-handshake is one typed error."""
+and the reply each module error means (the handshake's steps: :mod:`atsock.proxy.handshake`)."""
 
 from __future__ import annotations
 
 import ipaddress
-import socket
 import struct
 from typing import NamedTuple
 
@@ -30,38 +28,6 @@ class HandshakeError(Exception):
 
 class UnknownAddressType(HandshakeError):
     """An address type byte that is none of IPv4, domain name, IPv6."""
-
-
-class Reader:
-    """Exact-size reads from a client's socket (``recv`` until ``size`` bytes came)."""
-
-    def __init__(self, client: socket.socket) -> None:
-        self.client = client
-
-    def take(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.client.recv(size - len(data))
-            if not chunk:
-                raise HandshakeError(f"the client left after {len(data)} of {size} bytes")
-            data += chunk
-        return data
-
-    def byte(self) -> int:
-        return self.take(1)[0]
-
-    def address(self, atype: int) -> Address:
-        """The address that follows an address type byte (DST.ADDR and DST.PORT)."""
-        if atype == IPV4:
-            host = str(ipaddress.IPv4Address(self.take(4)))
-        elif atype == IPV6:
-            host = str(ipaddress.IPv6Address(self.take(16)))
-        elif atype == DOMAIN:
-            host = self.take(self.byte()).decode("ascii", "replace")
-        else:
-            raise UnknownAddressType(f"address type {atype}")
-        (port,) = struct.unpack("!H", self.take(2))
-        return host, port
 
 
 def reply_for(exc: BaseException) -> int:
