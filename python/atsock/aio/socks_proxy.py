@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar, cast
 from atsock._core import DEFAULT_MAX_PACKET
 from atsock.errors import ATError
 from atsock.proxy import socks5
-from atsock.proxy.handshake import Need, Step, negotiate
+from atsock.proxy.handshake import HANDSHAKE_TIMEOUT, Need, Step, negotiate
 from atsock.proxy.socks5 import Address, HandshakeError
 from atsock.proxy.stats import ProxyStats, Relayed
 
@@ -29,8 +29,6 @@ log = logging.getLogger("atsock.proxy")
 
 T = TypeVar("T")
 
-#: longest a client may take over its handshake (seconds)
-HANDSHAKE_TIMEOUT = 10.0
 CHUNK = 64 * 1024
 
 

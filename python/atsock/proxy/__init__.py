@@ -13,7 +13,8 @@ each connection runs on two threads, one each way.
 format, ``relay`` a CONNECT's data, ``udp`` a UDP ASSOCIATE, ``stats`` the counts.
 """
 
-from atsock.proxy.server import HANDSHAKE_TIMEOUT, SocksProxy
+from atsock.proxy.handshake import HANDSHAKE_TIMEOUT
+from atsock.proxy.server import SocksProxy
 from atsock.proxy.socks5 import HandshakeError
 from atsock.proxy.stats import ProxyStats, Relayed
 

@@ -15,6 +15,9 @@ from typing import Optional, Union
 from atsock.proxy import socks5
 from atsock.proxy.socks5 import Address, HandshakeError, UnknownAddressType
 
+#: longest a client may take over its handshake (seconds)
+HANDSHAKE_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True)
 class Need:

@@ -17,7 +17,7 @@ from atsock.errors import ATError
 from atsock.proxy import socks5
 from atsock.proxy.carrier import Carrier
 from atsock.proxy.flow import ReceiveFlow
-from atsock.proxy.handshake import Need, Step, negotiate
+from atsock.proxy.handshake import HANDSHAKE_TIMEOUT, Need, Step, negotiate
 from atsock.proxy.relay import relay
 from atsock.proxy.socks5 import Address, HandshakeError
 from atsock.proxy.stats import ProxyStats, Relayed
@@ -28,9 +28,6 @@ from atsock.types import ReceiveMode
 log = logging.getLogger("atsock.proxy")
 
 T = TypeVar("T")
-
-#: longest a client may take over its handshake (seconds)
-HANDSHAKE_TIMEOUT = 10.0
 
 
 class SocksProxy:
