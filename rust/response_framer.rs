@@ -217,7 +217,14 @@ impl ResponseFramer {
         let base = self.buf.len();
         self.scan.pos = start.min(input.len());
         self.scan.scanned = self.scan.pos;
-        while let Some(frame) = self.scan.next_frame(input).transpose() {
+        self.scan.prefetched = self.scan.pos;
+        loop {
+            if self.scan.mode == Mode::Lines {
+                self.scan.prefetch_ahead(input);
+            }
+            let Some(frame) = self.scan.next_frame(input).transpose() else {
+                break;
+            };
             on_frame(frame);
         }
         let framed = self.scan.pos;
@@ -227,6 +234,7 @@ impl ResponseFramer {
         self.scan.rebase(framed);
         self.scan.pos += base;
         self.scan.scanned += base;
+        self.scan.prefetched = self.scan.pos;
         true
     }
 

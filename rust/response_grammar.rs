@@ -18,6 +18,13 @@ const MAX_DIGITS: usize = 20;
 /// frame reaches (a payload header cut short): more than any header needs.
 const PROBE: usize = 64;
 
+/// How far ahead of the frame being read its bytes are asked into the cache. A payload
+/// frame jumps over its data unread, so the frame after it starts on a line nothing has
+/// touched: without the hint each such frame began with a wait on memory (a fifth of
+/// the time framing a payload-dense stream that is not in the cache).
+const PREFETCH_AHEAD: usize = 2048;
+const CACHE_LINE: usize = 64;
+
 const PAYLOAD_MARKERS: [(&[u8], PayloadSource); 3] = [
     (b"+SOCKETREAD,", PayloadSource::SocketRead),
     (b"+EVENT:SocketDown,", PayloadSource::SocketDown),
@@ -49,6 +56,9 @@ pub(crate) struct Scanner {
     pub(crate) pos: usize,
     /// The partial line at `pos` holds no `\n` before `scanned` (never rescanned).
     pub(crate) scanned: usize,
+    /// The bytes before this have been asked into the cache (a hint only: see
+    /// [`PREFETCH_AHEAD`]).
+    pub(crate) prefetched: usize,
     /// Dropping input up to the next `\n` after an error.
     skipping: bool,
     /// A `>` was just framed: one following space belongs to it.
@@ -69,6 +79,7 @@ impl Scanner {
         Scanner {
             pos: 0,
             scanned: 0,
+            prefetched: 0,
             skipping: false,
             after_prompt: false,
             mode: Mode::Lines,
@@ -84,6 +95,19 @@ impl Scanner {
     pub(crate) fn rebase(&mut self, by: usize) {
         self.pos = self.pos.saturating_sub(by);
         self.scanned = self.scanned.saturating_sub(by);
+        self.prefetched = self.prefetched.saturating_sub(by);
+    }
+
+    /// Asks the cache for the lines up to [`PREFETCH_AHEAD`] bytes past `pos` (worth it
+    /// on input framed where it lies; the framer's own buffer was just written).
+    pub(crate) fn prefetch_ahead(&mut self, buf: &[u8]) {
+        let until = self.pos.saturating_add(PREFETCH_AHEAD).min(buf.len());
+        let mut at = self.prefetched.max(self.pos);
+        while at < until {
+            prefetch(buf, at);
+            at += CACHE_LINE;
+        }
+        self.prefetched = at;
     }
 
     /// Starts passthrough now: every following byte is data.
@@ -343,6 +367,19 @@ impl Scanner {
             payload: Span::new(start, self.pos),
         })
     }
+}
+
+/// A hint that `buf[at]` will be read soon (nothing on targets without the instruction).
+#[inline]
+fn prefetch(buf: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(byte) = buf.get(at) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch never faults and changes no memory; the address is in `buf`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(byte).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (buf, at);
 }
 
 /// Reads `<id>,<len>` after a marker, then expects `,` (payload follows).

@@ -11,7 +11,7 @@ use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-use super::frames::{kind_name, payload_span, untracked, Arena, Frame};
+use super::frames::{payload_span, untracked, Arena, Frame, KindNames};
 use crate::response_framer::Frame as CoreFrame;
 
 /// The frames of one `ResponseFramer.feed_batch()` call, in order.
@@ -82,7 +82,8 @@ impl FrameBatch {
     /// Each frame's kind (the strings of `Frame.kind`), built anew on each access.
     #[getter]
     fn kinds<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.frames.iter().map(|f| kind_name(py, f)))
+        let names = KindNames::get(py);
+        PyTuple::new(py, self.frames.iter().map(|f| names.of(py, f)))
     }
 
     /// Each frame's `Frame.payload` (bytes or None), built anew on each access.

@@ -26,6 +26,9 @@ struct Framed {
 #[pyclass(module = "atsock._core")]
 pub struct ResponseFramer {
     inner: rf::ResponseFramer,
+    /// Frames per byte of the last feed that framed any (as frames, bytes): sizes the
+    /// next feed's frame vector so it is not regrown and copied as it fills.
+    density: (usize, usize),
 }
 
 impl ResponseFramer {
@@ -41,7 +44,7 @@ impl ResponseFramer {
         };
         let bytes = input.as_bytes();
         // first the bytes that complete a frame begun in an earlier feed, copied ...
-        let mut out = Collected::default();
+        let mut out = Collected::sized_for(bytes.len(), self.density);
         let mut start = 0;
         while self.inner.pending() > 0 && start < bytes.len() {
             start += self.inner.bridge(bytes.get(start..).unwrap_or(&[]));
@@ -54,6 +57,9 @@ impl ResponseFramer {
         self.inner
             .frame_in_place(bytes, start, |frame| out.add(frame));
         let in_place = (out.frames.len() > split).then(|| Arena::Input(input.clone().unbind()));
+        if !out.frames.is_empty() {
+            self.density = (out.frames.len(), bytes.len());
+        }
         Ok(out.into_framed(split, [carried, in_place]))
     }
 }
@@ -66,6 +72,17 @@ struct Collected {
 }
 
 impl Collected {
+    /// Room for the frames `len` bytes hold at the `(frames, bytes)` density seen last.
+    fn sized_for(len: usize, (frames, bytes): (usize, usize)) -> Self {
+        let expected = len.saturating_mul(frames) / bytes.max(1);
+        let mut collected = Collected::default();
+        // a few frames grow the vector as cheaply as a guess, and a feed may frame none
+        if expected > 8 {
+            collected.frames = Vec::with_capacity(expected.saturating_add(expected / 4).min(len));
+        }
+        collected
+    }
+
     fn add(&mut self, frame: Result<CoreFrame, CoreError>) {
         match frame {
             Ok(frame) => self.frames.push(frame),
@@ -83,7 +100,11 @@ impl Collected {
         }
     }
 
-    fn into_framed(self, split: usize, arenas: [Option<Arena>; 2]) -> Framed {
+    fn into_framed(mut self, split: usize, arenas: [Option<Arena>; 2]) -> Framed {
+        // a kept batch holds no slack beyond what a guess of 25 % too many left
+        if self.frames.capacity() > self.frames.len() + self.frames.len() / 4 + 8 {
+            self.frames.shrink_to_fit();
+        }
         Framed {
             batch: FrameBatch::new(self.frames, split, arenas),
             error: self.error,
@@ -110,6 +131,7 @@ impl ResponseFramer {
     fn new(max_line: usize, max_payload: usize) -> Self {
         ResponseFramer {
             inner: rf::ResponseFramer::new(max_line, max_payload),
+            density: (0, 1),
         }
     }
 

@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::response_framer::{Frame as CoreFrame, PayloadSource, Span};
@@ -50,34 +50,61 @@ impl Arena {
     }
 }
 
-/// The `kind` of a frame: an interned string, so each frame shares one object per kind.
-pub(crate) fn kind_name<'py>(py: Python<'py>, frame: &CoreFrame) -> &'py Bound<'py, PyString> {
+/// The `kind` strings, in the order of [`kind_index`].
+const KIND_NAMES: [&str; 13] = [
+    "ok",
+    "error",
+    "echo",
+    "info",
+    "ready",
+    "busy",
+    "connect",
+    "prompt",
+    "urc",
+    "socketread",
+    "sslcret",
+    "data",
+    "exit",
+];
+
+/// Where a frame's `kind` string stands in [`KIND_NAMES`].
+fn kind_index(frame: &CoreFrame) -> usize {
     match frame {
-        CoreFrame::Ok { .. } => intern!(py, "ok"),
-        CoreFrame::Error { .. } => intern!(py, "error"),
-        CoreFrame::Echo { .. } => intern!(py, "echo"),
-        CoreFrame::Info { .. } => intern!(py, "info"),
-        CoreFrame::Ready { .. } => intern!(py, "ready"),
-        CoreFrame::Busy { .. } => intern!(py, "busy"),
-        CoreFrame::Connect { .. } => intern!(py, "connect"),
-        CoreFrame::Prompt => intern!(py, "prompt"),
-        CoreFrame::Urc { .. } => intern!(py, "urc"),
-        CoreFrame::Payload {
-            source: PayloadSource::SocketDown,
-            ..
-        } => intern!(py, "urc"),
-        CoreFrame::Payload {
-            source: PayloadSource::SocketRead,
-            ..
-        } => {
-            intern!(py, "socketread")
-        }
-        CoreFrame::Payload {
-            source: PayloadSource::SslCert,
-            ..
-        } => intern!(py, "sslcret"),
-        CoreFrame::Data { .. } => intern!(py, "data"),
-        CoreFrame::TransparentExit => intern!(py, "exit"),
+        CoreFrame::Ok { .. } => 0,
+        CoreFrame::Error { .. } => 1,
+        CoreFrame::Echo { .. } => 2,
+        CoreFrame::Info { .. } => 3,
+        CoreFrame::Ready { .. } => 4,
+        CoreFrame::Busy { .. } => 5,
+        CoreFrame::Connect { .. } => 6,
+        CoreFrame::Prompt => 7,
+        CoreFrame::Urc { .. } => 8,
+        CoreFrame::Payload { source, .. } => match source {
+            PayloadSource::SocketDown => 8,
+            PayloadSource::SocketRead => 9,
+            PayloadSource::SslCert => 10,
+        },
+        CoreFrame::Data { .. } => 11,
+        CoreFrame::TransparentExit => 12,
+    }
+}
+
+/// The `kind` strings as interned Python strings, made once per process: every frame
+/// of a kind shares one object, and a batch's kinds are a table lookup each.
+pub(crate) struct KindNames<'py>(&'py [Py<PyString>; 13]);
+
+static KINDS: PyOnceLock<[Py<PyString>; 13]> = PyOnceLock::new();
+
+impl<'py> KindNames<'py> {
+    pub(crate) fn get(py: Python<'py>) -> Self {
+        KindNames(KINDS.get_or_init(py, || {
+            KIND_NAMES.map(|name| PyString::intern(py, name).unbind())
+        }))
+    }
+
+    /// The `kind` of a frame.
+    pub(crate) fn of(&self, py: Python<'py>, frame: &CoreFrame) -> Bound<'py, PyString> {
+        self.0[kind_index(frame)].bind(py).clone()
     }
 }
 
@@ -120,7 +147,7 @@ pub(crate) fn untracked<T: pyo3::PyClass>(
 
 impl Frame {
     pub(crate) fn new(py: Python<'_>, frame: CoreFrame, arena: Arena) -> Frame {
-        let kind = kind_name(py, &frame).clone().unbind();
+        let kind = KindNames::get(py).of(py, &frame).unbind();
         Frame { frame, arena, kind }
     }
 
