@@ -36,6 +36,9 @@ use grammar::{Mode, Scanner};
 #[path = "response_grammar.rs"]
 mod grammar;
 
+/// The most room the buffer keeps once a frame larger than this has gone through.
+const KEEP_ROOM: usize = 64 * 1024;
+
 /// Default longest line accepted from the module (query rows, info lines, echo).
 pub const DEFAULT_MAX_LINE: usize = 4096;
 /// Default largest length-prefixed payload (one UDP datagram fits).
@@ -249,12 +252,19 @@ impl ResponseFramer {
     }
 
     /// Hands over the framed bytes; the spans returned so far index the returned vector.
-    /// The framer keeps only the unframed tail. Lets bindings share the bytes, uncopied.
+    /// The framer keeps only the unframed tail. Lets bindings share the bytes.
+    ///
+    /// The framed bytes go out as an exact-size copy and the buffer stays, with its
+    /// room: handing the buffer itself over made whoever kept those frames keep its
+    /// slack too, and the next partial frame regrow a new buffer from nothing (at
+    /// 64-byte feeds, several reallocations per frame).
     pub fn take_consumed(&mut self) -> Vec<u8> {
         let pos = self.scan.pos;
-        let tail = self.buf.get(pos..).unwrap_or(&[]).to_vec();
-        let mut head = std::mem::replace(&mut self.buf, tail);
-        head.truncate(pos);
+        let head = self.buf.get(..pos).unwrap_or(&[]).to_vec();
+        self.buf.drain(..pos);
+        if self.buf.capacity() > KEEP_ROOM && self.buf.len() <= KEEP_ROOM / 2 {
+            self.buf.shrink_to(KEEP_ROOM / 2); // (after a frame far larger than most)
+        }
         self.scan.rebase(pos);
         head
     }

@@ -419,6 +419,32 @@ fn take_consumed_keeps_spans_valid_and_tail_buffered() {
 }
 
 #[test]
+fn take_consumed_hands_out_exactly_the_framed_bytes_and_keeps_bounded_room() {
+    let mut f = ResponseFramer::new(DEFAULT_MAX_LINE, 1 << 20);
+    let mut big = format!("+SOCKETREAD,1,{},", 300_000).into_bytes();
+    big.extend(std::iter::repeat_n(b'x', 300_000));
+    big.extend_from_slice(b"\r\nOK\r\nAT+PART");
+    f.push(&big);
+    assert!(matches!(f.next_frame(), Ok(Some(Frame::Payload { .. }))));
+    assert!(matches!(f.next_frame(), Ok(Some(Frame::Ok { .. }))));
+    let head = f.take_consumed();
+    // no slack of the buffer goes out with the frames a caller keeps ...
+    assert_eq!(head.len(), big.len() - b"AT+PART".len());
+    assert_eq!(head.capacity(), head.len());
+    // ... and the buffer does not keep the room of a frame far larger than most
+    assert!(
+        f.buf.capacity() <= KEEP_ROOM,
+        "kept {} bytes of room",
+        f.buf.capacity()
+    );
+    f.push(b"IAL\r\n");
+    assert_eq!(
+        f.next_frame().map(|o| o.map(|fr| own(&f, fr))),
+        Ok(Some(Owned::Echo(b"AT+PARTIAL".to_vec())))
+    );
+}
+
+#[test]
 fn reset_forgets_partial_frames_and_modes() {
     let mut f = ResponseFramer::default();
     f.push(b"+SOCKETREAD,1,50,abc");
