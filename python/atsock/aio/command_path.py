@@ -125,8 +125,13 @@ class AsyncCommandPath:
         try:
             if not self._protocol.may_send(line):
                 raise ATError("the module is in transparent mode: close the stream first")
-            await self._pay_owed(line, deadline, budget)
-            await self._await_gate(line, payload is not None or until_prompt, deadline, budget)
+            if self._stalled:
+                await self._pay_owed(line, deadline, budget)
+            takes_prompt = payload is not None or until_prompt
+            # (most commands may go at once: no coroutine for the wait at the gate)
+            gate = self._protocol.check_send(line, takes_prompt=takes_prompt, now=self._loop.time())
+            if not isinstance(gate, Go):
+                await self._await_gate(line, takes_prompt, deadline, budget)
             if self._loop.time() >= deadline:
                 raise Timeout(f"{command_name(line)}: not sent, its {budget:g} s ran out first")
             return await self._exchange(
@@ -203,6 +208,8 @@ class AsyncCommandPath:
         """Writes a command's line or payload and waits until the port took it; Timeout
         if the module stops taking bytes (the rest stays queued and goes out later)."""
         self._link.write(data, secret=secret)
+        if not self._link.port.pending:
+            return  # the port took it all at once (the common case: nothing to await)
         try:
             await self._link.drain(deadline)
         except PortStalled as stall:
@@ -215,9 +222,8 @@ class AsyncCommandPath:
 
     async def _pay_owed(self, line: bytes, deadline: float, budget: float) -> None:
         """Before a command: what a command that gave up left queued goes out first (the
-        module waits for it); the command it completes answers late."""
-        if not self._stalled:
-            return
+        module waits for it); the command it completes answers late. (Awaited only
+        while ``_stalled``.)"""
         try:
             await self._link.drain(deadline)
         except PortStalled:

@@ -46,15 +46,18 @@ log = logging.getLogger(__name__)
 class Changes:
     """Wakes every coroutine waiting for the protocol's state to change.
 
-    Each waiter has a future of its own (a cancelled waiter cancels nobody else's) and,
-    with a deadline, a timer instead of a task: a command's wait costs no task."""
+    Each waiter has a future of its own (a cancelled waiter cancels nobody else's). The
+    waiters with a deadline share one timer, set for the earliest deadline and moved only
+    when a sooner one comes: a command's wait (its deadline seconds away, its reply due
+    in microseconds) then schedules and cancels no timer of its own."""
 
     def __init__(self) -> None:
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[tuple[asyncio.Future[None], float]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def notify(self) -> None:
         waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
+        for waiter, _ in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -63,21 +66,36 @@ class Changes:
         if until <= loop.time():
             return
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
-        timer = None if math.isinf(until) else loop.call_at(until, _wake, waiter)
+        entry = (waiter, until)
+        self._waiters.append(entry)
+        timer = self._timer
+        if not math.isinf(until) and (timer is None or until < timer.when()):
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(until, self._expire, loop)
         try:
             await waiter
         finally:
-            if timer is not None:
-                timer.cancel()
-            if not waiter.done() or waiter in self._waiters:
+            if not waiter.done() or entry in self._waiters:
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    self._waiters.remove(entry)
 
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The shared timer: wakes the waiters whose deadline it was set for (or an
+        earlier one), then is set for the earliest deadline still waited for."""
+        timer, self._timer = self._timer, None
+        due = loop.time() if timer is None else timer.when()
+        later: list[tuple[asyncio.Future[None], float]] = []
+        for waiter, until in self._waiters:
+            if until <= due:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                later.append((waiter, until))
+        self._waiters = later
+        finite = [until for _, until in later if not math.isinf(until)]
+        if finite:
+            self._timer = loop.call_at(min(finite), self._expire, loop)
 
 
 class AsyncEvents:
