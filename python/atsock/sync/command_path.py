@@ -21,7 +21,7 @@ from atsock.errors import ATError, Timeout
 from atsock.protocol.commands import Command
 from atsock.protocol.exchange import Pending, check_reply, command_name
 from atsock.protocol.gate import Go, Hold, Refuse
-from atsock.sync.link import Link
+from atsock.sync.link import WAITER_READ, Link
 from atsock.sync.portio import WriteStalled
 from atsock.sync.turns import Turns
 
@@ -246,12 +246,21 @@ class CommandPath:
     def _wait(
         self, pending: Pending, deadline: float, budget: float, done: Callable[[Pending], bool]
     ) -> None:
-        with self._cond:
-            while not (done(pending) or pending.final is not None or pending.busy):
+        link = self._link
+        while True:
+            with self._cond:
+                if done(pending) or pending.final is not None or pending.busy:
+                    return
                 if pending.failure is not None and not isinstance(pending.failure, FramingError):
                     raise pending.failure
-                self._link.check_alive()
+                link.check_alive()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise Timeout(f"{pending.name}: no reply from the module within {budget:g} s")
-                self._cond.wait(wait_time(remaining))
+                seen = link.reads
+            # the reply is read on this thread if it can be (see Link.read_for) ...
+            if link.read_for(seen, remaining):
+                continue
+            with self._cond:  # ... or else by the thread reading the port now
+                if link.reads == seen:
+                    self._cond.wait(wait_time(min(remaining, WAITER_READ)))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from atsock.errors import SocketClosed, Timeout
 from atsock.protocol.conns import Conn
-from atsock.sync.link import Link
+from atsock.sync.link import WAITER_READ, Link
 from atsock.types import Event, ReceiveMode, SocketType
 
 
@@ -93,8 +93,9 @@ class Connections:
         With ``expect``, the wait is for that very connection: once it is gone (deleted,
         module reset), a new connection that reuses the ConID is not it."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
+        link = self._link
+        while True:
+            with self._cond:
                 if expect is not None and expect.gone is not None:
                     raise expect.gone
                 conn = self._table.get(con_id)
@@ -104,11 +105,17 @@ class Connections:
                     raise conn.gone
                 if ready(conn):
                     return conn
-                self._link.check_alive()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                link.check_alive()
+                remaining = WAITER_READ if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
                     raise Timeout(f"ConID {con_id}: nothing within {timeout:g} s")
-                self._cond.wait(remaining if remaining is not None else 1.0)
+                seen = link.reads
+            # the data is read on this thread if it can be (see Link.read_for) ...
+            if link.read_for(seen, remaining):
+                continue
+            with self._cond:  # ... or else by the thread reading the port now
+                if link.reads == seen:
+                    self._cond.wait(min(remaining, WAITER_READ))
 
     def take_seed(self, server_id: int, timeout: float | None, *, expect: Conn) -> int:
         """Waits for a client of server ``server_id`` and takes its seed's ConID: each seed

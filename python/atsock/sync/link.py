@@ -49,6 +49,13 @@ log = logging.getLogger(__name__)
 
 #: How long the reader thread leaves the port to a stream reader that pulled it last.
 PULL_LEASE = 0.05
+#: How long it leaves the port to a thread that read it while waiting for the module (a
+#: command's reply, a socket's data): what arrives after that thread is done waits at
+#: most this long to be read, and a caller that waits again soon reads its reply itself.
+WAITER_LEASE = 0.01
+#: Longest a waiting thread blocks on the port before it looks at the state again (a
+#: change made by another thread, such as a close, is noticed within this).
+WAITER_READ = 0.05
 #: Longest close() waits for a read under way before it closes the port anyway (a read
 #: lasts at most a stream reader's pull; a late payload's write can take longer).
 CLOSE_READ_WAIT = 1.0
@@ -102,6 +109,9 @@ class Link:
         self._pull_lease = 0.0
         #: set to end the reader thread's nap at once (the stream ends, the module closes)
         self._lease_end = threading.Event()
+        #: how many reads of the port were dispatched (with :attr:`cond` held): a waiter
+        #: that saw this count can tell whether anything came since (see read_for)
+        self.reads = 0
         #: the one condition: the protocol's state is read and changed with it held, and
         #: every wait for the module (a reply, data, a seed) waits on it
         self.cond = threading.Condition()
@@ -235,6 +245,36 @@ class Link:
             self._pull_lease = time.monotonic() + PULL_LEASE
         return data
 
+    def read_for(self, seen: int, timeout: float) -> bool:
+        """Reads the port on the calling thread while it waits for the module (a command's
+        reply, a socket's data), at most ``timeout`` seconds, unless a read was dispatched
+        since the caller saw :attr:`reads` be ``seen`` (then it returns at once: look
+        again). False if it cannot (the port has no descriptor, or another thread is
+        reading it now): wait on :attr:`cond` instead.
+
+        The reply then reaches its caller without a hand-off from the reader thread (one
+        wake-up instead of two), and the reader thread naps while callers read: they do
+        not both wake for each reply. It reads again :data:`WAITER_LEASE` after the last
+        waiter's read. Only on a tty or pty: what piles up in the kernel meanwhile is
+        bounded by its small buffer. A socket's buffer can take megabytes, which would
+        reach the driver at once when the reader thread woke (past what a receive flow
+        can react to in time): there the reader thread does all reading."""
+        reader = self._reader
+        if not reader.kernel_holds_little or self._dead is not None or self._closing:
+            return False
+        if not self._port_lock.acquire(blocking=False):
+            return False
+        wait = min(timeout, WAITER_READ)
+        lease = self._pull_lease = max(self._pull_lease, time.monotonic() + wait + WAITER_LEASE)
+        try:
+            if self.reads == seen:  # (reads are dispatched with the port lock held)
+                self._read_port(wait)
+        finally:
+            self._port_lock.release()
+        if self._pull_lease == lease:  # (not handed back meanwhile, nor taken by a stream)
+            self._pull_lease = time.monotonic() + WAITER_LEASE
+        return True
+
     def end_pull(self) -> None:
         """The stream's readers are done with the port: the reader thread reads it now."""
         self._pull_lease = 0.0
@@ -263,6 +303,7 @@ class Link:
         with self.cond:
             actions = self.protocol.receive_data(data, time.monotonic())
             self._carry_out_locked(actions)
+            self.reads += 1
             self.cond.notify_all()
         kept: list[bytes] = []
         for action in actions:

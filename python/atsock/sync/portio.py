@@ -111,6 +111,9 @@ class PortReader:
         self._select_on: Any = self._sock if self._sock is not None else self._fd
         #: the port has a descriptor: :meth:`wait` really waits for it
         self.waitable = self._select_on is not None
+        #: a tty or pty: while nobody reads it, the kernel holds at most a tty's buffer
+        #: (tens of KiB) before the module waits; a socket's can take megabytes
+        self.kernel_holds_little = self._sock is None and self._fd is not None
 
     def _read_now(self, view: memoryview) -> int | None:
         """Bytes read into ``view`` without waiting (0: none, or end of file); None if
