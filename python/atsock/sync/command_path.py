@@ -21,7 +21,7 @@ from atsock.errors import ATError, Timeout
 from atsock.protocol.commands import Command
 from atsock.protocol.exchange import Pending, check_reply, command_name
 from atsock.protocol.gate import Go, Hold, Refuse
-from atsock.sync.link import WAITER_READ, Link
+from atsock.sync.link import Link
 from atsock.sync.portio import WriteStalled
 from atsock.sync.turns import Turns
 
@@ -258,9 +258,4 @@ class CommandPath:
                 if remaining <= 0:
                     raise Timeout(f"{pending.name}: no reply from the module within {budget:g} s")
                 seen = link.reads
-            # the reply is read on this thread if it can be (see Link.read_for) ...
-            if link.read_for(seen, remaining):
-                continue
-            with self._cond:  # ... or else by the thread reading the port now
-                if link.reads == seen:
-                    self._cond.wait(wait_time(min(remaining, WAITER_READ)))
+            link.wait_for_module(seen, remaining)  # (on a tty, reading the reply itself)

@@ -110,12 +110,7 @@ class Connections:
                 if remaining <= 0:
                     raise Timeout(f"ConID {con_id}: nothing within {timeout:g} s")
                 seen = link.reads
-            # the data is read on this thread if it can be (see Link.read_for) ...
-            if link.read_for(seen, remaining):
-                continue
-            with self._cond:  # ... or else by the thread reading the port now
-                if link.reads == seen:
-                    self._cond.wait(min(remaining, WAITER_READ))
+            link.wait_for_module(seen, remaining)  # (on a tty, reading the data itself)
 
     def take_seed(self, server_id: int, timeout: float | None, *, expect: Conn) -> int:
         """Waits for a client of server ``server_id`` and takes its seed's ConID: each seed

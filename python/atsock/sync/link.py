@@ -275,6 +275,17 @@ class Link:
             self._pull_lease = time.monotonic() + WAITER_LEASE
         return True
 
+    def wait_for_module(self, seen: int, timeout: float) -> None:
+        """Waits at most ``timeout`` seconds (and :data:`WAITER_READ`) for news from the
+        module, ``seen`` being :attr:`reads` when the caller last looked at the state
+        (without :attr:`cond` held): reads the port itself if it can (see
+        :meth:`read_for`), else waits for the thread reading it now."""
+        if self.read_for(seen, timeout):
+            return
+        with self.cond:
+            if self.reads == seen:
+                self.cond.wait(min(timeout, WAITER_READ))
+
     def end_pull(self) -> None:
         """The stream's readers are done with the port: the reader thread reads it now."""
         self._pull_lease = 0.0
