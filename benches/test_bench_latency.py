@@ -25,7 +25,7 @@ WARMUP = 100
 #: commands (and pings) in a row: each side runs warm, as when it runs alone; ten
 #: alternations put both in the same stretch of the machine's drifting load
 BLOCK = 300
-TARGET_RATIO_MAX = 2.0
+TARGET_RATIO_MAX = 1.5  # issue 20: m.at() median within 1.5x the raw ping-pong
 GROUP = "e2e AT latency"
 
 pytestmark = pytest.mark.timeout(300)
