@@ -87,6 +87,7 @@ def pedantic(
     block: int = 1,
     *,
     record_pairs: bool = True,
+    reference: tuple[str, Callable[[], object]] | None = None,
 ) -> None:
     """Times ``rounds`` calls of ``target`` (one call when benchmarks are disabled).
 
@@ -94,12 +95,19 @@ def pedantic(
     ``block`` at a time, in the order ABBA (see :class:`PairedBaseline`); their seconds
     go to ``extra_info["paired_baseline_seconds"]``, and the table compares atsock with
     those (see summary_table.py). Load that drifts over the run then weighs on both
-    sides of a ratio, and neither side always comes first."""
+    sides of a ratio, and neither side always comes first. A ``reference`` (label,
+    callable) runs as a block of its own after each block of the baseline, timed into
+    ``extra_info["reference_seconds"]``: a second baseline the table shows beside the
+    first, without a target."""
     run: Callable[..., object] = benchmark.pedantic  # untyped in pytest-benchmark
     if paired_with is None:
         run(target, rounds=rounds, iterations=1, warmup_rounds=0)
         return
-    paired = PairedBaseline(paired_with, rounds, block)
+    paired = PairedBaseline(paired_with, rounds, block, reference[1] if reference else None)
+    if reference is not None:
+        benchmark.extra_info.update(
+            reference_label=reference[0], reference_seconds=paired.reference_seconds
+        )
     if record_pairs:  # (False: the rounds alternate, but the table compares with another)
         benchmark.extra_info.update(paired_baseline_seconds=paired.seconds, paired_block=block)
     # (no warmup rounds: each call of the setup and the teardown is a timed round's)
@@ -110,15 +118,24 @@ class PairedBaseline:
     """A benchmark's setup and teardown that run ``baseline`` as often as the benchmark
     runs its ``rounds``, ``block`` calls at a time: before the even blocks of rounds and
     after the odd ones (ABBA), each call timed (``time.perf_counter``, pytest-benchmark's
-    default timer) into :attr:`seconds`, in round order."""
+    default timer) into :attr:`seconds`, in round order. A ``reference`` runs as many
+    calls right after each block of the baseline, timed into :attr:`reference_seconds`."""
 
-    def __init__(self, baseline: Callable[[], object], rounds: int, block: int = 1) -> None:
+    def __init__(
+        self,
+        baseline: Callable[[], object],
+        rounds: int,
+        block: int = 1,
+        reference: Callable[[], object] | None = None,
+    ) -> None:
         if block < 1:
             raise ValueError(f"block must be at least 1, not {block}")
         self.baseline = baseline
+        self.reference = reference
         self.rounds = rounds
         self.block = block
         self.seconds: list[float] = []
+        self.reference_seconds: list[float] = []
         self._before = self._after = 0  # rounds started, rounds ended
 
     def before(self) -> None:
@@ -136,10 +153,16 @@ class PairedBaseline:
             self._run(last - first + 1)
 
     def _run(self, calls: int) -> None:
-        for _ in range(calls):
-            started = time.perf_counter()
-            self.baseline()
-            self.seconds.append(time.perf_counter() - started)
+        _timed(self.baseline, calls, self.seconds)
+        if self.reference is not None:
+            _timed(self.reference, calls, self.reference_seconds)
+
+
+def _timed(call: Callable[[], object], calls: int, seconds: list[float]) -> None:
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - started)
 
 
 class EchoPeerProcess:

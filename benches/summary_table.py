@@ -17,7 +17,9 @@ what its rounds mean:
   rounds' ratios, and a reference run's share is the ratio of the two.
 - ``metric="latency"``: a round is one operation. The rows show the median and the
   99th percentile; ``target_ratio_max`` caps atsock's median over the baseline's. With
-  ``paired_baseline_seconds``, the baseline's rounds are those.
+  ``paired_baseline_seconds``, the baseline's rounds are those. With
+  ``reference_seconds`` (a second baseline's rounds, run beside the first), a row
+  "median vs ``reference_label``" shows atsock's median over that one's, with no target.
 
 Any benchmark may add ``rows``: measures that are values rather than ratios (memory
 growth, CPU share, fairness), each ``{"measure", "value", "unit", "op", "limit"}``
@@ -171,6 +173,19 @@ def _latency_rows(group: str, ours: Any, base: Any) -> list[list[str]]:
                 "-" if ratio is None else f"{ratio:.2f}x",
                 target,
                 met,
+            ]
+        )
+    reference = _percentile(info.get("reference_seconds") or [], 0.5)
+    a = _percentile(ours_rounds, 0.5)
+    if reference and a:
+        rows.append(
+            [
+                f"{group} median vs {info.get('reference_label', 'reference')}",
+                f"{a * 1e6:,.0f} us",
+                f"{reference * 1e6:,.0f} us (paired)",
+                f"{a / reference:.2f}x",
+                "-",
+                "-",
             ]
         )
     return rows

@@ -2,8 +2,10 @@
 
 Latency: ``await m.at()`` through the emulator process over a pty, against a raw
 asyncio ping-pong (``os.write`` of ``AT\\r\\n``, ``loop.add_reader`` until ``OK\\r\\n``)
-with the smallest possible responder (:mod:`pty_responder`). Each call on both sides is
-one ``loop.run_until_complete`` (the same cost on both), in alternating blocks.
+with an emulator process of its own (both with echo off): the difference is what
+``atsock.aio`` adds. Each call on both sides is one ``loop.run_until_complete`` (the
+same cost on both), in alternating blocks; beside it, the same ping-pong with the
+smallest possible responder (:mod:`pty_responder`): what the emulator itself adds.
 
 Transparent echo: 64 MiB through ``m.transparent()`` (64 KiB writes, drained, while a
 task reads the echo back) through the emulator process, a real TCP connection and an
@@ -62,10 +64,11 @@ class RawPing:
         if self._got.endswith(b"OK\r\n") and self._done is not None:
             self._done.set_result(None)
 
-    async def ping(self) -> None:
+    async def ping(self, line: bytes = b"AT\r\n") -> None:
+        """Writes ``line`` (a command) and waits for its ``OK``."""
         self._got = b""
         self._done = self._loop.create_future()
-        os.write(self._fd, b"AT\r\n")
+        os.write(self._fd, line)
         await self._done
 
     def close(self) -> None:
@@ -81,17 +84,18 @@ def test_aio_latency(benchmark: BenchmarkFixture, responder: str) -> None:
         metric="latency",
         rounds=rounds,
         target_ratio_max=LATENCY_TARGET_MAX,
-        baseline="raw asyncio ping-pong (os.write + loop.add_reader) against a minimal "
-        "responder on a raw pty, in blocks alternating with the commands', each call one "
-        "run_until_complete",
+        baseline="raw asyncio ping-pong (os.write + loop.add_reader) against an emulator "
+        "process of its own (ATE0), in blocks alternating with the commands', each call one "
+        "run_until_complete; reference: the same against a minimal responder on a raw pty",
     )
     loop = asyncio.new_event_loop()
     try:
-        with emulators(1) as (url,):
+        with emulators(2) as (url, raw_url):
             m = loop.run_until_complete(atsock.aio.open_module(url, timeout=5.0))
-            raw = RawPing(responder, loop)
+            raw, minimal = RawPing(raw_url, loop), RawPing(responder, loop)
             try:
                 loop.run_until_complete(m.set_echo(False))
+                loop.run_until_complete(raw.ping(b"ATE0\r\n"))
 
                 def at() -> None:
                     loop.run_until_complete(m.at())
@@ -99,12 +103,24 @@ def test_aio_latency(benchmark: BenchmarkFixture, responder: str) -> None:
                 def ping() -> None:
                     loop.run_until_complete(raw.ping())
 
+                def minimal_ping() -> None:
+                    loop.run_until_complete(minimal.ping())
+
                 for _ in range(0 if disabled(benchmark) else WARMUP):
                     at()
                     ping()
-                pedantic(benchmark, at, rounds, paired_with=ping, block=BLOCK)
+                    minimal_ping()
+                pedantic(
+                    benchmark,
+                    at,
+                    rounds,
+                    paired_with=ping,
+                    block=BLOCK,
+                    reference=("minimal responder", minimal_ping),
+                )
             finally:
                 raw.close()
+                minimal.close()
                 loop.run_until_complete(m.aclose())
     finally:
         loop.close()

@@ -94,6 +94,27 @@ def test_paired_latency_rows_compare_percentiles_of_the_baseline_rounds() -> Non
     assert p99[1:4] == ["300 us", "50 us (paired)", "6.00x"]
 
 
+def test_a_reference_baseline_gets_a_median_row_without_a_target() -> None:
+    ours = _bench(
+        "atsock",
+        [120e-6] * 5,
+        metric="latency",
+        target_ratio_max=1.5,
+        paired_baseline_seconds=[100e-6] * 5,
+        paired_block=5,
+        reference_seconds=[80e-6] * 4 + [900e-6],
+        reference_label="minimal responder",
+    )
+    rows = table([ours])[1:]
+    assert [row[0] for row in rows] == [
+        f"{GROUP} median",
+        f"{GROUP} p99",
+        f"{GROUP} median vs minimal responder",
+    ]
+    assert rows[0][3:] == ["1.20x", "<= 1.5x baseline", "yes"]
+    assert rows[2][1:] == ["120 us", "80 us (paired)", "1.50x", "-", "-"]
+
+
 def test_degenerate_paired_rounds_give_no_ratio_and_no_crash() -> None:
     zero = _bench("atsock", OURS, paired_baseline_seconds=[0.0] * 5)
     assert table([zero])[1][2:4] == ["-", "-"]
@@ -138,6 +159,15 @@ def test_paired_baseline_alternates_in_blocks_abba() -> None:
     paired = PairedBaseline(lambda: log.append("b"), rounds=7, block=3)
     assert _run_rounds(paired, 7, log) == "bbbaaa" + "aaabbb" + "ba"
     assert len(paired.seconds) == 7 and all(s >= 0 for s in paired.seconds)
+
+
+def test_a_reference_runs_after_each_block_of_the_baseline() -> None:
+    log: list[str] = []
+    paired = PairedBaseline(
+        lambda: log.append("b"), rounds=5, block=2, reference=lambda: log.append("r")
+    )
+    assert _run_rounds(paired, 5, log) == "bbrraaaabbrrbra"
+    assert len(paired.seconds) == len(paired.reference_seconds) == 5
 
 
 def test_paired_baseline_of_one_pairs_every_round_either_side() -> None:
