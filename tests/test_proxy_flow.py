@@ -130,6 +130,11 @@ def test_a_stream_stays_in_order_while_its_receive_mode_flips(module: atsock.Mod
             got = bytearray()
             while len(got) < len(data):
                 got += recv_exactly(sock, min(32 * 1024, len(data) - len(got)))
+                # at least one switch lands between any two pieces, however fast they came
+                seen = flips[0]
+                deadline = time.monotonic() + TIMEOUT
+                while flips[0] == seen and time.monotonic() < deadline:
+                    time.sleep(0.001)
         finally:
             done.set()
             flipper.join(TIMEOUT)
