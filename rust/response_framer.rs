@@ -308,6 +308,12 @@ impl ResponseFramer {
         self.scan.armed
     }
 
+    /// Whether the next input, whatever it holds, is one data frame of exactly those
+    /// bytes: in passthrough, no exit pending, nothing buffered.
+    pub fn streaming(&self) -> bool {
+        self.in_passthrough() && !self.exit_pending() && self.pending() == 0
+    }
+
     /// The next frame, `Ok(None)` when more input is needed. After an `Err` the framer
     /// has already resynchronised: keep calling.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CoreError> {

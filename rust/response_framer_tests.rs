@@ -396,6 +396,25 @@ fn exit_reply_ends_passthrough_only_when_pending() {
 }
 
 #[test]
+fn streaming_means_the_next_input_is_one_data_frame_of_itself() {
+    let mut f = ResponseFramer::default();
+    assert!(!f.streaming());
+    f.arm_transparent();
+    assert!(!f.streaming()); // (the prompt has not come)
+    frames_chunked(&mut f, b"AT+SOCKETTT\r\n>", 1000);
+    assert!(f.streaming());
+    let got = frames_chunked(&mut f, b"\r\nOK\r\nready\r\n", 1000);
+    assert_eq!(got, vec![Owned::Data(b"\r\nOK\r\nready\r\n".to_vec())]);
+    assert!(f.streaming());
+    f.begin_exit();
+    assert!(!f.streaming()); // (the exit reply may come now)
+    frames_chunked(&mut f, b"x\r\nO", 1000);
+    assert!(!f.streaming());
+    f.leave_passthrough();
+    assert!(!f.streaming());
+}
+
+#[test]
 fn take_consumed_keeps_spans_valid_and_tail_buffered() {
     let mut f = ResponseFramer::default();
     f.push(b"+WDNS:1.1.1.1\r\nOK\r\nAT+PART");

@@ -106,3 +106,31 @@ def test_an_auto_transparent_boot_connects_then_streams_and_the_exit_ends_it() -
     assert protocol.begin_exit() == b"+++" and protocol.mode is Mode.LEAVING
     assert protocol.receive_data(b"\r\nOK\r\n", 2.0) == [StreamEnded()]
     assert protocol.mode is Mode.COMMAND
+
+
+def test_a_stream_burst_is_taken_as_it_is_only_while_nothing_else_can_be_in_it() -> None:
+    protocol = ModuleProtocol()
+    assert not protocol.receive_stream(b"\r\nOK\r\n", 1.0)  # command mode: lines
+    protocol.arm_transparent(boot=True)
+    protocol.receive_data(b"connect success ConID=1\r\nOK\r\n>", 1.0)
+    assert protocol.mode is Mode.TRANSPARENT
+    # streaming: the burst is the one StreamData receive_data would give, unbuilt
+    burst = b"\r\nOK\r\nready\r\n+EVENT:1,CLOSED\r\n"
+    assert protocol.receive_stream(burst, 2.0) and protocol.last_rx == 2.0
+    (same,) = protocol.receive_data(burst, 2.5)
+    assert isinstance(same, StreamData) and same.payload is burst
+    # the exit is under way: the module's OK may be in the next bytes
+    protocol.begin_exit()
+    assert not protocol.receive_stream(b"x\r\nOK\r\n", 3.0) and protocol.last_rx == 2.5
+    data, ended = protocol.receive_data(b"x\r\nOK\r\n", 3.0)
+    assert isinstance(data, StreamData) and data.payload == b"x" and ended == StreamEnded()
+    assert not protocol.receive_stream(b"data", 4.0)
+
+
+def test_a_half_framed_line_keeps_the_bytes_after_it_off_the_stream_path() -> None:
+    protocol = ModuleProtocol()
+    protocol.arm_transparent(boot=False)
+    protocol.receive_data(b"AT+SOCKETTT\r\n", 1.0)
+    assert not protocol.receive_stream(b">", 1.0)  # (the prompt itself is a frame)
+    protocol.receive_data(b">abc", 1.0)
+    assert protocol.receive_stream(b"def", 1.5)

@@ -133,6 +133,10 @@ class ResponseFramer:
     def armed(self) -> bool:
         """Whether the next ``>`` prompt starts passthrough (``arm_transparent()`` was called)."""
     @property
+    def streaming(self) -> bool:
+        """Whether the next feed, whatever it holds, is one data frame of exactly its bytes
+        (passthrough, no exit pending, nothing buffered)."""
+    @property
     def pending(self) -> int: ...
     @property
     def max_line(self) -> int:

@@ -205,6 +205,12 @@ impl ResponseFramer {
         self.inner.armed()
     }
 
+    /// Whether the next feed is one data frame of exactly its bytes (see the .pyi).
+    #[getter]
+    fn streaming(&self) -> bool {
+        self.inner.streaming()
+    }
+
     /// Bytes buffered as a partial frame.
     #[getter]
     fn pending(&self) -> usize {

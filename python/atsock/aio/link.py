@@ -205,6 +205,14 @@ class AsyncLink:
     def _received(self, data: bytes) -> None:
         x = self.protocol.exchange
         trace("RX", data, secret=x.secret_rx or x.secret_late)
+        sink = self.transparent_sink
+        if sink is not None and self.protocol.receive_stream(data, self.loop.time()):
+            try:  # (a burst of the stream, the hot path: no events, no copy)
+                sink(data)
+            except Exception:
+                log.exception("handing %d bytes to the transparent stream failed", len(data))
+            self.changes.notify()
+            return
         for action in self.protocol.receive_data(data, self.loop.time()):
             try:
                 if type(action) is StreamData:

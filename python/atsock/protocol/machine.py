@@ -6,7 +6,9 @@ and the mode (:class:`ModeState`: command lines or transparent streaming).
 they came, and returns the actions a front-end carries out (publish an event, hand
 stream data over, write a late payload, wake the stream); a front-end never decides
 anything about the protocol. In passthrough the framer's uncopied bytes come straight
-back, one :class:`StreamData` per burst.
+back, one :class:`StreamData` per burst; while nothing but stream data can be in the
+next bytes, :meth:`ModuleProtocol.receive_stream` says so without framing them (the
+transparent stream's hot path).
 """
 
 from __future__ import annotations
@@ -146,6 +148,17 @@ class ModuleProtocol:
         return self.modes.mode is Mode.BOOTING
 
     # ---- what the module prints ----------------------------------------------------------
+
+    def receive_stream(self, data: bytes, now: float) -> bool:
+        """Takes ``data`` (read at ``now``) as one burst of stream data if that is all it
+        can be: in passthrough, with no exit under way and nothing framed half-way. True:
+        it is the one :class:`StreamData` that :meth:`receive_data` would return, left
+        unbuilt, and the caller hands the bytes on as they are (the transparent stream's
+        hot path: one call per burst). False: nothing happened, call receive_data."""
+        if not self.framer.streaming or self.exchange.secret_late:
+            return False
+        self.last_rx = now
+        return True
 
     def receive_data(self, data: bytes, now: float) -> list[Action]:
         """What ``data`` (printed by the module, read at ``now``) means, in order."""
