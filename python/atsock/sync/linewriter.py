@@ -97,15 +97,17 @@ class LineWriter:
         # always has room, and a writer that waits for room itself wakes about
         # 1/LINE_QUEUE times a second instead of once per gap in the kernel buffer.
         # Where the kernel waits (the port writer's blocking descriptor) it all goes in
-        # one write: the thread sleeps in the kernel until the last byte is taken.
+        # one write, at once: the thread sleeps in the kernel until the last byte is
+        # taken (a sleep before it would only be one more wake-up).
         queue = int(rate * LINE_QUEUE)
-        step = len(data) if self._writer.waits_in_kernel() else max(1024, queue)
+        kernel_paces = self._writer.waits_in_kernel()
+        step = len(data) if kernel_paces else max(1024, queue)
         view = memoryview(data)
         for start in range(0, len(view), step):
             piece = view[start : start + step]
             before = time.monotonic()
             ahead = self._line_free - before - LINE_QUEUE
-            if ahead > 0:
+            if ahead > 0 and not kernel_paces:
                 time.sleep(ahead)
                 before += ahead
             try:
