@@ -316,8 +316,9 @@ class Link:
             now = time.monotonic()
             # a burst of the stream (the hot path): no events, no copy
             stream = sink is not None and self.protocol.receive_stream(data, now)
-            actions = [] if stream else self.protocol.receive_data(data, now)
-            self._carry_out_locked(actions)
+            if not stream:
+                actions = self.protocol.receive_data(data, now)
+                self._carry_out_locked(actions)
             self.reads += 1
             self.cond.notify_all()
         if stream and sink is not None:
