@@ -408,3 +408,38 @@ def test_a_module_on_a_port_whose_descriptor_blocks_answers_and_does_not_spin() 
         time.sleep(0.5)  # the reader thread waits for the port, it does not poll it
         assert time.process_time() - cpu < 0.1
         assert module.version()
+
+
+def test_a_socket_port_is_drained_once_the_far_end_took_its_bytes() -> None:
+    # a module behind a TCP port counts its +++ guard from the last byte's arrival: what
+    # still waits in the host's socket queue has not arrived
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        port = serial.serial_for_url(f"socket://127.0.0.1:{server.getsockname()[1]}", timeout=0)
+        conn, _ = server.accept()
+        try:
+            writer = PortWriter(port)
+            sock = port._socket
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                while True:  # fill the host's queue: the far end reads nothing yet
+                    sock.send(b"x" * 65536)
+            started = time.monotonic()
+            assert writer.wait_sent(started + 0.2) == 0.0  # still queued at the deadline
+            assert time.monotonic() - started >= 0.2
+            reading = threading.Thread(target=lambda: _read_until_quiet(conn))
+            reading.start()
+            sent = writer.wait_sent(time.monotonic() + 10.0)
+            assert sent > started  # seen empty once the far end read it all
+            reading.join(10.0)
+        finally:
+            conn.close()
+            port.close()
+    assert PortWriter(serial.serial_for_url("loop://")).wait_sent(time.monotonic() + 1) == 0.0
+
+
+def _read_until_quiet(conn: socket.socket) -> None:
+    conn.settimeout(0.5)
+    with contextlib.suppress(TimeoutError, OSError):
+        while conn.recv(65536):
+            pass

@@ -21,6 +21,8 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+#: The receive buffer of the TCP "UART" (the kernel doubles it), about a serial port's
+UART_BUFFER = 64 * 1024
 
 
 class Uart(Protocol):
@@ -95,6 +97,11 @@ class TcpUart:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.listener = socket.socket(family, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # a UART's buffer, not a socket's megabytes: what the host wrote arrives (and its
+        # output queue empties) about when the firmware takes it, so the +++ guard the
+        # host waits out after its queue empties is silence here too (accepted
+        # connections inherit it)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UART_BUFFER)
         self.listener.bind((host, port))
         self.listener.listen(1)
         self.listener.setblocking(False)

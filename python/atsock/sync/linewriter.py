@@ -27,6 +27,10 @@ log = logging.getLogger("atsock.sync.link")
 #: twice it), without one in a single write the kernel waits for.
 LINE_QUEUE = 0.05
 
+#: Longest :meth:`LineWriter.drain` waits for a socket's output queue without a deadline
+#: (seconds): a module behind a TCP port that stopped reading must not hang it.
+SOCKET_DRAIN = 10.0
+
 #: What pyserial's ``flush()`` raises on a port that is gone (a POSIX one: termios.error).
 FLUSH_ERRORS: tuple[type[Exception], ...] = (OSError, serial.SerialException, AttributeError)
 try:
@@ -127,17 +131,20 @@ class LineWriter:
         except (OSError, serial.SerialException) as exc:
             raise ATError(f"cannot write to the module's port: {exc}") from exc
 
-    def drain(self) -> float:
+    def drain(self, deadline: float = math.inf) -> float:
         """Waits until written bytes have left the host (or, on a pty, are estimated to);
-        returns when the last of them reached the module, as far as the host can tell."""
+        returns when the last of them reached the module, as far as the host can tell.
+        A ``socket://`` port's queue is waited for until ``deadline`` at most (monotonic;
+        :data:`SOCKET_DRAIN` from now if none)."""
         try:
             self.port.flush()
         except FLUSH_ERRORS:
             pass
+        sent = self._writer.wait_sent(min(deadline, time.monotonic() + SOCKET_DRAIN))
         remaining = self._line_free - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
-        return self._line_free
+        return max(self._line_free, sent)
 
     def close(self) -> None:
         self._writer.close()

@@ -205,10 +205,11 @@ class Link:
             self._x.wrote(len(data))
         self.line.write(data, deadline)
 
-    def drain(self) -> float:
+    def drain(self, deadline: float = math.inf) -> float:
         """Waits until written bytes have left the host (or, on a pty, are estimated to);
-        returns when the last of them reached the module, as far as the host can tell."""
-        return self.line.drain()
+        returns when the last of them reached the module, as far as the host can tell
+        (a socket's queue: until ``deadline`` at most, see :meth:`LineWriter.drain`)."""
+        return self.line.drain(deadline)
 
     # ---- the reader thread ---------------------------------------------------------------
 

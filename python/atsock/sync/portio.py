@@ -36,9 +36,16 @@ import os
 import select
 import socket
 import stat
+import struct
 import sys
 import time
 from typing import Any
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # Windows: no output queue to ask about
+    fcntl = None  # type: ignore[assignment]
 
 import serial
 from serial.urlhandler import protocol_socket
@@ -59,6 +66,8 @@ PTY_MAJORS = frozenset([3, *range(136, 144)])
 #: Elsewhere, pseudo-terminal slaves by name: /dev/pts/N, and the BSD-style /dev/ttysNNN
 #: (macOS) and /dev/ttypN (real ports are /dev/ttyS*, /dev/ttyUSB*, /dev/cu.* ...).
 PTY_NAMES = ("/dev/pts/", "/dev/ttys", "/dev/ttyp")
+#: How often :meth:`PortWriter.wait_sent` looks at a socket's output queue (seconds).
+SENT_POLL = 0.002
 
 
 def read_burst(fd: int, view: memoryview, size: int, min_first: int = BURST_MIN) -> int:
@@ -225,6 +234,27 @@ class PortWriter:
             self._write_polled(data, deadline, None, self._sock)
         else:
             self.port.write(data)
+
+    def wait_sent(self, deadline: float) -> float:
+        """Until a ``socket://`` port's kernel output queue is empty (``TIOCOUTQ``: what the
+        far end has not acknowledged), polled, or ``deadline`` (monotonic) passes; returns
+        when it was seen empty (0.0: not a socket, or it never was). The module counts
+        its ``+++`` guard silence from the arrival of the last byte, and a socket can
+        hold megabytes that have not arrived. Other ports return at once (a serial
+        port's ``flush()`` waits for its UART)."""
+        sock = self._sock
+        if sock is None or fcntl is None:
+            return 0.0
+        while (now := time.monotonic()) < deadline:
+            try:
+                raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+                queued = struct.unpack("i", raw)[0]
+            except (OSError, ValueError):
+                return 0.0  # (closed, or no such queue to ask about)
+            if queued <= 0:
+                return now
+            time.sleep(SENT_POLL)
+        return 0.0
 
     def _write_blocking(self, view: memoryview) -> None:
         blocking = self._blocking()

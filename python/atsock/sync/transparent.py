@@ -233,7 +233,7 @@ class TransparentStream(io.RawIOBase):
         budget = protocol.exit_budget(self._timeout or link.timeout)
         try:
             # the module counts silence from the last byte it received, not from our write
-            line_empty = max(link.drain(), self._writer.last_write)
+            line_empty = max(link.drain(time.monotonic() + budget), self._writer.last_write)
             quiet = protocol.exit_at(line_empty) - time.monotonic()
             if quiet > 0:
                 time.sleep(quiet)
