@@ -12,16 +12,13 @@ for :meth:`drain` before it writes more.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import math
 import os
-import struct
-import termios
 from collections.abc import Callable
 from typing import Any
 
 from atsock.errors import ATError
-from atsock.sync.portio import CHUNK, close_port, plain_socket
+from atsock.sync.portio import CHUNK, close_port, output_queued, plain_socket
 
 #: How often :meth:`AsyncPort.wait_sent` looks at the kernel's output queue (seconds).
 SENT_POLL = 0.002
@@ -171,12 +168,9 @@ class AsyncPort:
         says the last byte went (a pty cannot tell)."""
         await self.drain(deadline)
         while not self._closed and self._loop.time() < deadline:
-            try:
-                queued = struct.unpack("i", fcntl.ioctl(self._fd, termios.TIOCOUTQ, b"\0" * 4))
-            except OSError:
-                break  # (no such queue to ask about: the write is as far as we can tell)
-            if queued[0] <= 0:
-                break
+            queued = output_queued(self._fd)
+            if queued is None or queued <= 0:
+                break  # (None: no such queue to ask about, the write is as far as we can tell)
             await asyncio.sleep(SENT_POLL)
         line_left = min(self._line_free_at, deadline) - self._loop.time()
         if line_left > 0 and not self._closed:

@@ -70,6 +70,18 @@ PTY_NAMES = ("/dev/pts/", "/dev/ttys", "/dev/ttyp")
 SENT_POLL = 0.002
 
 
+def output_queued(fd: int) -> int | None:
+    """Bytes in the kernel's output queue of a tty or socket (``TIOCOUTQ``; a socket's:
+    what the far end has not acknowledged); None where it cannot say."""
+    if fcntl is None:
+        return None
+    try:
+        raw = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0" * 4)
+    except (OSError, ValueError):
+        return None
+    return int(struct.unpack("i", raw)[0])
+
+
 def read_burst(fd: int, view: memoryview, size: int, min_first: int = BURST_MIN) -> int:
     """Reads on into ``view[size:]`` while ``fd`` has more at once; returns the new size.
 
@@ -236,20 +248,17 @@ class PortWriter:
             self.port.write(data)
 
     def wait_sent(self, deadline: float) -> float:
-        """Until a ``socket://`` port's kernel output queue is empty (``TIOCOUTQ``: what the
-        far end has not acknowledged), polled, or ``deadline`` (monotonic) passes; returns
+        """Until a ``socket://`` port's kernel output queue is empty (:func:`output_queued`),
+        polled, or ``deadline`` (monotonic) passes; returns
         when it was seen empty (0.0: not a socket, or it never was). The module counts
         its ``+++`` guard silence from the arrival of the last byte, and a socket can
         hold megabytes that have not arrived. Other ports return at once (a serial
         port's ``flush()`` waits for its UART)."""
-        sock = self._sock
-        if sock is None or fcntl is None:
+        if self._sock is None:
             return 0.0
         while (now := time.monotonic()) < deadline:
-            try:
-                raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
-                queued = struct.unpack("i", raw)[0]
-            except (OSError, ValueError):
+            queued = output_queued(self._sock.fileno())
+            if queued is None:
                 return 0.0  # (closed, or no such queue to ask about)
             if queued <= 0:
                 return now
