@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from atsock.protocol.exchange import Pending
-from atsock.protocol.gate import RESYNC_QUIET, RESYNC_WAIT, Go, Hold, LeaveStray, Refuse
+from atsock.protocol.gate import LATE_REPLY_QUIET, RESYNC_WAIT, Go, Hold, LeaveStray, Refuse
 from atsock.protocol.machine import ModuleProtocol
 from atsock.protocol.state import Mode
 
@@ -64,11 +64,11 @@ def test_after_an_unanswered_command_the_next_waits_for_a_quiet_line() -> None:
     protocol.receive_data(b"AT+SOCKET?\r\n", 1.0)  # its echo, then nothing
     timed_out(protocol, b"AT+SOCKET?", 5.0)
     gate = check(protocol, 5.0)
-    assert isinstance(gate, Hold) and gate.until == 5.0 + RESYNC_QUIET  # quiet since 1.0
+    assert isinstance(gate, Hold) and gate.until == 5.0 + LATE_REPLY_QUIET  # since it gave up
     protocol.receive_data(b"1,4,1,h,80,5000,0\r\n", 5.05)  # the late reply is coming
     gate = check(protocol, 5.06)
-    assert isinstance(gate, Hold) and gate.until == pytest.approx(5.05 + RESYNC_QUIET)
-    assert check(protocol, 5.05 + RESYNC_QUIET) == Go()  # quiet: the wait ends
+    assert isinstance(gate, Hold) and gate.until == pytest.approx(5.05 + LATE_REPLY_QUIET)
+    assert check(protocol, 5.05 + LATE_REPLY_QUIET) == Go()  # quiet: the wait ends
 
 
 def test_a_late_reply_ends_the_resync_wait_at_once() -> None:
@@ -79,6 +79,31 @@ def test_a_late_reply_ends_the_resync_wait_at_once() -> None:
     assert check(protocol, 5.02) == Go()
 
 
+def test_a_module_stalled_a_few_hundred_ms_answers_the_command_that_asked() -> None:
+    """The late reply comes 0.2 s after its command gave up, in reads of its own: the
+    next command is held until it came, so neither reply is taken for the other's."""
+    protocol = ModuleProtocol()
+    timed_out(protocol, b"AT+SOCKET?", 5.0)
+    assert isinstance(check(protocol, 5.15, b"AT+GMR"), Hold)
+    protocol.receive_data(b"\r\nOK\r\n", 5.2)  # AT+SOCKET?'s reply, unasked
+    assert check(protocol, 5.2, b"AT+GMR") == Go()
+    pending = Pending(b"AT+GMR")
+    protocol.send(pending)
+    protocol.receive_data(b"AT version:1.0\r\n", 5.21)
+    protocol.receive_data(b"OK\r\n", 5.22)
+    assert [f.text for f in pending.frames] == ["AT version:1.0"]
+    assert pending.final is not None and pending.final.kind == "ok"
+
+
+def test_the_wait_for_a_late_reply_counts_from_when_its_command_gave_up() -> None:
+    protocol = ModuleProtocol()
+    timed_out(protocol, b"AT+SOCKET?", 5.0)
+    assert check(protocol, 5.0 + LATE_REPLY_QUIET) == Go()  # a quiet line since: lost
+    protocol = ModuleProtocol()
+    timed_out(protocol, b"AT+SOCKET?", 5.0)
+    assert check(protocol, 60.0) == Go()  # long after: no wait at all
+
+
 def test_a_module_that_keeps_talking_is_waited_for_at_most_resync_wait() -> None:
     protocol = ModuleProtocol()
     timed_out(protocol, b"AT+SOCKET?", 5.0)
@@ -86,7 +111,7 @@ def test_a_module_that_keeps_talking_is_waited_for_at_most_resync_wait() -> None
     while now < 5.0 + RESYNC_WAIT:
         assert isinstance(check(protocol, now), Hold)
         protocol.receive_data(b"1,4,1,h,80,5000,0\r\n", now)  # never quiet
-        now += RESYNC_QUIET / 2
+        now += LATE_REPLY_QUIET / 2
     assert check(protocol, 5.0 + RESYNC_WAIT) == Go()
 
 
@@ -95,16 +120,16 @@ def test_a_payload_waits_for_a_late_prompt_and_fails_as_a_refusal() -> None:
     missed_prompt(protocol)
     protocol.timeout(1.0)
     assert isinstance(check(protocol, 1.0), Hold)  # first, a quiet line (resync)
-    gate = check(protocol, 1.2, b"AT+SOCKETSEND=1,2", takes_prompt=True)
-    assert isinstance(gate, Hold) and gate.refuse and "late prompt" in gate.reason
-    line_gate = check(protocol, 1.2)
-    assert isinstance(line_gate, Hold) and not line_gate.refuse  # a line would be eaten
-    assert check(protocol, 1.2, b"AT+RST") == Go()  # a reset pads, then goes
-    protocol.receive_data(b">", 1.5)  # the late prompt: its payload is written
     gate = check(protocol, 1.6, b"AT+SOCKETSEND=1,2", takes_prompt=True)
+    assert isinstance(gate, Hold) and gate.refuse and "late prompt" in gate.reason
+    line_gate = check(protocol, 1.6)
+    assert isinstance(line_gate, Hold) and not line_gate.refuse  # a line would be eaten
+    assert check(protocol, 1.6, b"AT+RST") == Go()  # a reset pads, then goes
+    protocol.receive_data(b">", 1.9)  # the late prompt: its payload is written
+    gate = check(protocol, 2.0, b"AT+SOCKETSEND=1,2", takes_prompt=True)
     assert isinstance(gate, Hold) and "unanswered" in gate.reason
-    protocol.receive_data(b"\r\nOK\r\n", 1.7)
-    assert check(protocol, 1.8, b"AT+SOCKETSEND=1,2", takes_prompt=True) == Go()
+    protocol.receive_data(b"\r\nOK\r\n", 2.1)
+    assert check(protocol, 2.2, b"AT+SOCKETSEND=1,2", takes_prompt=True) == Go()
 
 
 def test_an_ambiguous_prompt_refuses_every_payload() -> None:

@@ -20,7 +20,12 @@ from atsock.protocol.exchange import Exchange, command_name
 #: Silence on the line after which a partial frame left behind by a timed-out command is
 #: taken for a lie (a declared length longer than what came) and dropped (resync).
 RESYNC_QUIET = 0.1
-#: Longest the next command waits for the late reply of one that failed unanswered.
+#: Silence (since the command gave up, or since the module last printed) after which the
+#: late reply of a command that failed unanswered is taken as lost. A module that stays
+#: silent longer and then answers can still answer the wrong command; a longer wait would
+#: make every command after a lost reply wait longer (or fail, if its timeout is short).
+LATE_REPLY_QUIET = 0.25
+#: Longest the next command waits for that late reply (a module that keeps printing).
 RESYNC_WAIT = 0.5
 
 
@@ -91,7 +96,8 @@ class SendGate:
         self.exit_delay = exit_delay
         #: until then no command line goes out (the firmware's post-exit quiet)
         self.quiet_until = 0.0
-        #: when the wait for a late reply began (None: no such wait)
+        #: when a command gave up unanswered: the wait for its late reply counts from
+        #: then (None: no such wait)
         self.resync_started: float | None = None
 
     def stream_left(self, now: float) -> None:
@@ -101,15 +107,22 @@ class SendGate:
     def stray_left(self, x: Exchange, now: float) -> None:
         """``+++`` went out to a module streaming by mistake: its OK is still to come."""
         x.tt_stray = False
-        x.timed_out()
+        self.timed_out(x, now)
         self.stream_left(now)
 
+    def timed_out(self, x: Exchange, now: float) -> None:
+        """A command gave up unanswered at ``now``: its reply may still come, and the
+        next command waits for it (a quiet line, or :data:`RESYNC_WAIT`) from now."""
+        x.timed_out()
+        self.resync_started = now
+
     def resync_end(self, last_rx: float) -> float | None:
-        """When the wait for a late reply ends: a quiet line, or :data:`RESYNC_WAIT`."""
+        """When the wait for a late reply ends: :data:`LATE_REPLY_QUIET` of silence, or
+        :data:`RESYNC_WAIT` after the command gave up."""
         started = self.resync_started
         if started is None:
             return None
-        return min(max(last_rx, started) + RESYNC_QUIET, started + RESYNC_WAIT)
+        return min(max(last_rx, started) + LATE_REPLY_QUIET, started + RESYNC_WAIT)
 
     def next_deadline(self, now: float, last_rx: float) -> float | None:
         """When this state next changes by itself (None: only when the module speaks)."""
@@ -125,9 +138,7 @@ class SendGate:
             return LeaveStray()
         if now < self.quiet_until:
             return Hold(_QUIET, self.quiet_until)
-        if x.resync:  # the first command after one that failed unanswered
-            x.resync = False
-            self.resync_started = now
+        x.resync = False  # (the first command after one that failed unanswered)
         end = self.resync_end(last_rx)
         if end is not None:
             if x.orphaned and now < end:

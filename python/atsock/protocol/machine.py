@@ -236,6 +236,8 @@ class ModuleProtocol:
         again, unless it boots into auto-transparent mode (the framer stays armed)."""
         self.conns.reset(reason)
         self.exchange.module_reset(reason, expected=expected)
+        if self.exchange.resync:  # the command it failed may still be answered, late
+            self.gate.resync_started = self.last_rx
         if self.modes.mode is not Mode.BOOTING:
             self.leave_transparent()
 
@@ -245,7 +247,7 @@ class ModuleProtocol:
         """A command gave up at ``now`` with no (complete) reply: its reply may still
         come, and a partial frame the framer holds after a quiet line is a lie (a declared
         payload longer than what came) and is dropped."""
-        self.exchange.timed_out()
+        self.gate.timed_out(self.exchange, now)
         stuck = self.framer.pending
         if stuck and now >= self.last_rx + RESYNC_QUIET and not self.framer.passthrough:
             self.framer.reset()
