@@ -20,6 +20,7 @@ import atsock
 from atsock import ReceiveMode
 from atsock.proxy import SocksProxy
 from driver_fixtures import *  # noqa: F403  (the fixtures)
+from driver_fixtures import ModuleFactory
 from peers import recv_exactly, wait_until
 from test_proxy import socks_connect
 
@@ -75,18 +76,25 @@ def read_all(client: socket.socket, size: int, pause: float = 0.0) -> bytes:
     return bytes(got)
 
 
+#: The emulator's line for the slow-client test: a fast UART (5 MB/s). The switch to
+#: passive has HIGH's margin (512 KiB: 100 ms of this line) to take; an unpaced emulator
+#: fills it in a few ms, less than a loaded machine may keep the flow thread waiting.
+FAST_UART = 50_000_000
+
+
 def test_a_slow_client_gets_every_byte_while_the_module_backs_off(
-    module: atsock.Module, source: tuple[tuple[str, int], bytes]
+    make_module: ModuleFactory, source: tuple[tuple[str, int], bytes]
 ) -> None:
+    _, module = make_module(emulator={"baud": FAST_UART})
     address, data = source
     with SocksProxy(module) as proxy:
         assert proxy.flow is not None and module.receive_mode == ReceiveMode.ACTIVE
         with socks_connect(proxy.address, *address, rcvbuf=4096) as client:
             client.settimeout(TIMEOUT)
-            time.sleep(0.3)  # (not reading: the module's data piles up on the host)
+            flow = proxy.flow  # (not reading: the module's data piles up on the host)
+            assert wait_until(lambda: flow.backoffs >= 1, TIMEOUT), "the module never backed off"
             got = read_all(client, SIZE, pause=0.001)
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
-        assert proxy.flow.backoffs >= 1
         assert module.connections.dropped() == 0
     assert module.receive_mode == ReceiveMode.PASSIVE  # (the mode it had, given back)
     assert wait_until(lambda: module.sockets() == [], TIMEOUT)
