@@ -10,7 +10,11 @@ smallest possible responder (:mod:`pty_responder`): what the emulator itself add
 Transparent echo: 64 MiB through ``m.transparent()`` (64 KiB writes, drained, while a
 task reads the echo back) through the emulator process, a real TCP connection and an
 echo peer process, against the raw pty pair of the threaded echo benchmark, one
-baseline round before each round.
+baseline round before each round. Beside it, a reference run: the same bytes through
+the same emulator, TCP connection and echo peer with no atsock code, one event loop at
+the host end doing plain non-blocking ``os.read``/``os.write`` on ``add_reader`` /
+``add_writer``: the most any asyncio driver can move over this pty (its reads and writes
+share one thread; a pty read brings at most 4 KiB).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from e2e_harness import (
     emulators,
     pedantic,
     raw_pty_duplex,
+    raw_transparent,
 )
 
 ROUNDS = 3000
@@ -150,18 +155,93 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size
     await writing
 
 
-def test_aio_stream(benchmark: BenchmarkFixture) -> None:
-    small = disabled(benchmark)
-    size = SMALL_SIZE if small else SIZE
+async def _raw_echo(fd: int, size: int) -> None:
+    """``size`` bytes written to the non-blocking ``fd`` while their echo is read, by
+    plain callbacks on the running loop (the reference run's host end)."""
+    loop = asyncio.get_running_loop()
+    echoed: asyncio.Future[None] = loop.create_future()
+    got = 0
+
+    def readable() -> None:
+        nonlocal got
+        try:
+            got += len(os.read(fd, 1 << 18))
+        except BlockingIOError:
+            return
+        if got >= size and not echoed.done():
+            echoed.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        view, left = memoryview(PAYLOAD), size
+        while left > 0:
+            for offset in range(0, len(view), WRITE_CHUNK):
+                piece = view[offset : offset + min(WRITE_CHUNK, left)]
+                left -= len(piece)
+                while piece:
+                    try:
+                        piece = piece[os.write(fd, piece) :]
+                    except BlockingIOError:
+                        pass
+                    if piece:
+                        room: asyncio.Future[None] = loop.create_future()
+                        loop.add_writer(fd, room.set_result, None)
+                        try:
+                            await room
+                        finally:
+                            loop.remove_writer(fd)
+                if left <= 0:
+                    break
+        await echoed
+    finally:
+        loop.remove_reader(fd)
+
+
+def _stream_info(benchmark: BenchmarkFixture, impl: str, size: int, path: str) -> None:
     benchmark.group = "e2e aio transparent echo 64 MiB"
     benchmark.extra_info.update(
-        impl="atsock",
+        impl=impl,
         bytes=size,
         direction="both directions concurrently; bytes = each way",
         target_ratio=STREAM_TARGET,
         baseline="raw pty pair (tty.setraw), os.write/os.read on 4 threads, both ways at "
         "once; one round before each round",
-        path="event loop -> pty -> emulator process -> TCP -> echo peer process -> back",
+        path=path,
+    )
+
+
+def test_aio_stream_raw_asyncio(benchmark: BenchmarkFixture) -> None:
+    small = disabled(benchmark)
+    size = SMALL_SIZE if small else SIZE
+    _stream_info(
+        benchmark,
+        "asyncio",
+        size,
+        "raw event loop -> pty -> emulator process -> TCP -> echo peer process -> back",
+    )
+    benchmark.extra_info["label"] = "raw asyncio via the emulator (no atsock code)"
+    loop = asyncio.new_event_loop()
+    try:
+        with echo_peer() as peer, emulators(1) as (url,), raw_transparent(url, peer) as fd:
+            os.set_blocking(fd, False)
+            pedantic(
+                benchmark,
+                lambda: loop.run_until_complete(_raw_echo(fd, size)),
+                1 if small else STREAM_ROUNDS,
+                paired_with=lambda: raw_pty_duplex(size),
+            )
+    finally:
+        loop.close()
+
+
+def test_aio_stream(benchmark: BenchmarkFixture) -> None:
+    small = disabled(benchmark)
+    size = SMALL_SIZE if small else SIZE
+    _stream_info(
+        benchmark,
+        "atsock",
+        size,
+        "event loop -> pty -> emulator process -> TCP -> echo peer process -> back",
     )
     loop = asyncio.new_event_loop()
     stack = contextlib.AsyncExitStack()

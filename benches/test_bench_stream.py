@@ -46,7 +46,7 @@ SIZE = 64 * MIB
 SMALL_SIZE = 256 * 1024
 #: rounds per run, each after a baseline round: the table takes the median ratio
 ROUNDS = 7
-TARGET_RATIO = 0.7
+TARGET_RATIO = 0.8
 GROUP = "e2e transparent echo 64 MiB"
 
 pytestmark = pytest.mark.timeout(600)
