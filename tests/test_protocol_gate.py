@@ -104,6 +104,17 @@ def test_the_wait_for_a_late_reply_counts_from_when_its_command_gave_up() -> Non
     assert check(protocol, 60.0) == Go()  # long after: no wait at all
 
 
+def test_after_a_reboot_mid_command_the_wait_counts_from_the_ready() -> None:
+    protocol = ModuleProtocol()
+    pending = Pending(b"AT+SOCKET?")
+    protocol.send(pending)
+    protocol.receive_data(b"\r\nready\r\n", 7.0)  # unasked: the command fails
+    protocol.exchange.end(pending, secret_reply=False)
+    gate = check(protocol, 7.1)
+    assert isinstance(gate, Hold) and gate.until == 7.0 + LATE_REPLY_QUIET
+    assert check(protocol, 7.0 + LATE_REPLY_QUIET) == Go()
+
+
 def test_a_module_that_keeps_talking_is_waited_for_at_most_resync_wait() -> None:
     protocol = ModuleProtocol()
     timed_out(protocol, b"AT+SOCKET?", 5.0)
