@@ -197,7 +197,13 @@ async def _raw_echo(fd: int, size: int) -> None:
         loop.remove_reader(fd)
 
 
-def _stream_info(benchmark: BenchmarkFixture, impl: str, size: int, path: str) -> None:
+def _stream_rounds(
+    benchmark: BenchmarkFixture, impl: str, path: str, label: str | None = None
+) -> tuple[int, int]:
+    """Describes an echo run (``label`` names a reference run's row); returns its size
+    and rounds: 64 MiB, STREAM_ROUNDS rounds; 256 KiB once when benchmarks are disabled."""
+    small = disabled(benchmark)
+    size = SMALL_SIZE if small else SIZE
     benchmark.group = "e2e aio transparent echo 64 MiB"
     benchmark.extra_info.update(
         impl=impl,
@@ -208,18 +214,18 @@ def _stream_info(benchmark: BenchmarkFixture, impl: str, size: int, path: str) -
         "once; one round before each round",
         path=path,
     )
+    if label:
+        benchmark.extra_info["label"] = label
+    return size, 1 if small else STREAM_ROUNDS
 
 
 def test_aio_stream_raw_asyncio(benchmark: BenchmarkFixture) -> None:
-    small = disabled(benchmark)
-    size = SMALL_SIZE if small else SIZE
-    _stream_info(
+    size, rounds = _stream_rounds(
         benchmark,
         "asyncio",
-        size,
         "raw event loop -> pty -> emulator process -> TCP -> echo peer process -> back",
+        label="raw asyncio via the emulator (no atsock code)",
     )
-    benchmark.extra_info["label"] = "raw asyncio via the emulator (no atsock code)"
     loop = asyncio.new_event_loop()
     try:
         with echo_peer() as peer, emulators(1) as (url,), raw_transparent(url, peer) as fd:
@@ -227,7 +233,7 @@ def test_aio_stream_raw_asyncio(benchmark: BenchmarkFixture) -> None:
             pedantic(
                 benchmark,
                 lambda: loop.run_until_complete(_raw_echo(fd, size)),
-                1 if small else STREAM_ROUNDS,
+                rounds,
                 paired_with=lambda: raw_pty_duplex(size),
             )
     finally:
@@ -235,12 +241,9 @@ def test_aio_stream_raw_asyncio(benchmark: BenchmarkFixture) -> None:
 
 
 def test_aio_stream(benchmark: BenchmarkFixture) -> None:
-    small = disabled(benchmark)
-    size = SMALL_SIZE if small else SIZE
-    _stream_info(
+    size, rounds = _stream_rounds(
         benchmark,
         "atsock",
-        size,
         "event loop -> pty -> emulator process -> TCP -> echo peer process -> back",
     )
     loop = asyncio.new_event_loop()
@@ -260,7 +263,7 @@ def test_aio_stream(benchmark: BenchmarkFixture) -> None:
                 pedantic(
                     benchmark,
                     lambda: loop.run_until_complete(_echo(reader, writer, size)),
-                    1 if small else STREAM_ROUNDS,
+                    rounds,
                     paired_with=lambda: raw_pty_duplex(size),
                 )
             finally:
