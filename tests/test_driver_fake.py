@@ -12,7 +12,7 @@ import pytest
 import atsock
 from atsock import SocketInfo, SocketStatus, SocketType
 from driver_fixtures import *  # noqa: F403  (the fixtures)
-from driver_fixtures import open_module, wait_event
+from driver_fixtures import TIMEOUT, open_module, wait_event
 from fake_module import FakeModule
 
 ROW1 = b"1,4,1,127.0.0.1,9000,-1,-1\r\n"
@@ -435,7 +435,7 @@ def test_a_command_waits_for_another_no_longer_than_its_timeout(fake: FakeModule
             m.at(timeout=0.15)
         assert time.monotonic() - started < 0.45
         other.join(2.0)
-        assert slow.done.is_set()
+        assert slow.done.wait(TIMEOUT)  # (set just after the reply went out)
         assert fake.lines == [b"AT+GMR"]  # the given-up command never reached the module
         m.at()  # and the next one is answered as its own
     fake.check()

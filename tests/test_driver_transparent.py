@@ -14,7 +14,7 @@ import atsock
 from atsock import EscapeSafeWriter, Guard, SocketType
 from atsock.emulator import Emulator
 from driver_fixtures import *  # noqa: F403  (the fixtures)
-from driver_fixtures import ModuleFactory, open_module, wait_event
+from driver_fixtures import TIMEOUT, ModuleFactory, open_module, wait_event
 from fake_module import FakeModule
 from peers import TcpCollector, TcpEchoServer, UdpPeer
 
@@ -158,7 +158,7 @@ def test_exit_keeps_guard_silences_and_post_exit_delay() -> None:
             left = time.monotonic()
             m.at()
             fake.check()
-        assert exit_ok.done.is_set()
+        assert exit_ok.done.wait(TIMEOUT)  # (set just after the reply went out)
         chunks = fake.chunks
         escape = next(i for i, (_, c) in enumerate(chunks) if c == b"+++")
         before, escape_time = chunks[escape - 1][0], chunks[escape][0]
