@@ -258,19 +258,12 @@ def echo_stream(
     reading the peer's echo of them; returns once all of it came back. With ``usage``,
     adds the CPU time of the reading and the writing thread to its roles."""
     failure: list[BaseException] = []
-    view = memoryview(PAYLOAD)
 
     def writer() -> None:
         try:
             with thread_role(usage, "writer"):
-                left = size
-                while left > 0:
-                    for offset in range(0, len(view), chunk):
-                        piece = view[offset : offset + min(chunk, left)]
-                        stream.write(piece)
-                        left -= len(piece)
-                        if left <= 0:
-                            return
+                for piece in payload_pieces(size, chunk):
+                    stream.write(piece)
         except BaseException as exc:
             failure.append(exc)
 
@@ -322,18 +315,25 @@ def _pump_concurrently(
     assert not any(t.is_alive() for t in threads), "raw pty pumps did not finish"
 
 
-def _pump_write(fd: int, size: int, chunk: int, usage: Usage | None = None) -> None:
+def payload_pieces(size: int, chunk: int = WRITE_CHUNK) -> Iterator[memoryview]:
+    """``size`` bytes of :data:`PAYLOAD`, over and over, as views of ``chunk`` bytes (the
+    last one shorter): what every echo run writes."""
     view = memoryview(PAYLOAD)
     left = size
+    while left > 0:
+        for offset in range(0, len(view), chunk):
+            piece = view[offset : offset + min(chunk, left)]
+            left -= len(piece)
+            yield piece
+            if left <= 0:
+                return
+
+
+def _pump_write(fd: int, size: int, chunk: int, usage: Usage | None = None) -> None:
     with thread_role(usage, "writer"):
-        while left > 0:
-            for offset in range(0, len(view), chunk):
-                piece = view[offset : offset + min(chunk, left)]
-                left -= len(piece)
-                while piece:
-                    piece = piece[os.write(fd, piece) :]
-                if left <= 0:
-                    break
+        for piece in payload_pieces(size, chunk):
+            while piece:
+                piece = piece[os.write(fd, piece) :]
 
 
 def _pump_read(fd: int, size: int, usage: Usage | None = None) -> None:

@@ -31,11 +31,10 @@ from atsock import SocketType
 from atsock.aio.transparent import StreamPair
 from e2e_harness import (
     MIB,
-    PAYLOAD,
-    WRITE_CHUNK,
     disabled,
     echo_peer,
     emulators,
+    payload_pieces,
     pedantic,
     raw_pty_duplex,
     raw_transparent,
@@ -132,18 +131,10 @@ def test_aio_latency(benchmark: BenchmarkFixture, responder: str) -> None:
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
-    view = memoryview(PAYLOAD)
-
     async def write_all() -> None:
-        left = size
-        while left > 0:
-            for offset in range(0, len(view), WRITE_CHUNK):
-                piece = view[offset : offset + min(WRITE_CHUNK, left)]
-                writer.write(piece)
-                await writer.drain()
-                left -= len(piece)
-                if left <= 0:
-                    return
+        for piece in payload_pieces(size):
+            writer.write(piece)
+            await writer.drain()
 
     writing = asyncio.ensure_future(write_all())
     got = 0
@@ -173,25 +164,19 @@ async def _raw_echo(fd: int, size: int) -> None:
 
     loop.add_reader(fd, readable)
     try:
-        view, left = memoryview(PAYLOAD), size
-        while left > 0:
-            for offset in range(0, len(view), WRITE_CHUNK):
-                piece = view[offset : offset + min(WRITE_CHUNK, left)]
-                left -= len(piece)
-                while piece:
+        for piece in payload_pieces(size):
+            while piece:
+                try:
+                    piece = piece[os.write(fd, piece) :]
+                except BlockingIOError:
+                    pass
+                if piece:
+                    room: asyncio.Future[None] = loop.create_future()
+                    loop.add_writer(fd, room.set_result, None)
                     try:
-                        piece = piece[os.write(fd, piece) :]
-                    except BlockingIOError:
-                        pass
-                    if piece:
-                        room: asyncio.Future[None] = loop.create_future()
-                        loop.add_writer(fd, room.set_result, None)
-                        try:
-                            await room
-                        finally:
-                            loop.remove_writer(fd)
-                if left <= 0:
-                    break
+                        await room
+                    finally:
+                        loop.remove_writer(fd)
         await echoed
     finally:
         loop.remove_reader(fd)
