@@ -152,11 +152,12 @@ async def _raw_echo(fd: int, size: int) -> None:
     loop = asyncio.get_running_loop()
     echoed: asyncio.Future[None] = loop.create_future()
     got = 0
+    buffer = memoryview(bytearray(1 << 18))  # (a fresh bytes object per read costs an mmap)
 
     def readable() -> None:
         nonlocal got
         try:
-            got += len(os.read(fd, 1 << 18))
+            got += len(bytes(buffer[: os.readv(fd, [buffer])]))
         except BlockingIOError:
             return
         if got >= size and not echoed.done():

@@ -47,7 +47,7 @@ class _Peer:
         with self._lock:
             return bytes(self._received)
 
-    def _record(self, data: bytes) -> None:
+    def _record(self, data: bytes | memoryview) -> None:
         with self._lock:
             self._received += data
 
@@ -98,9 +98,13 @@ class TcpEcho(_Peer):
             conn = self._wrap(conn)
         except OSError:
             return
+        # one reusable buffer: a fresh PEER_CHUNK-sized bytes object per receive would
+        # cost an mmap and munmap each, more than the receive itself
+        buffer = memoryview(bytearray(PEER_CHUNK))
         with conn:
             try:
-                while data := conn.recv(PEER_CHUNK):
+                while size := conn.recv_into(buffer):
+                    data = buffer[:size]
                     if self._keep:
                         self._record(data)
                     conn.sendall(data)
