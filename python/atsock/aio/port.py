@@ -6,7 +6,19 @@ is there (up to :data:`~atsock.sync.portio.CHUNK`) goes to ``on_data`` at once.
 Writes go out at once as far as the port takes them; the rest waits in a buffer that
 ``loop.add_writer`` empties, and :meth:`drain` waits (bounded) until it is empty. The
 buffer holds at most what callers wrote and did not wait for: every writer here waits
-for :meth:`drain` before it writes more.
+for :meth:`drain` before it writes more, or, a stream's writer, for :meth:`room`
+(at most :data:`WRITE_AHEAD` bytes still queued), so the next bytes are at hand when
+the port takes more.
+
+A stream both ways at once (transparent echo) is bound by how quickly each side of the
+pty is refilled: a pty holds only 12 to 16 KiB in flight per direction, and a read brings
+at most 4 KiB. One loop iteration per read and per write leaves the module's side idle
+while the loop goes round, so a read that finds a stream (:data:`BURST_MIN` bytes or
+more) moves both ways for up to :data:`PUMP_SLICE` — write what is queued, read what
+came, again — while either makes progress, and hands everything read to ``on_data`` at
+once. Reads go into one reusable buffer and are copied out at their size: a read into
+a fresh ``CHUNK``-sized bytes object costs an ``mmap``/``mremap``/``munmap`` (about
+14 µs here, twenty times the copy of a pty's 4 KiB).
 """
 
 from __future__ import annotations
@@ -14,12 +26,18 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 from atsock.errors import ATError
-from atsock.sync.portio import CHUNK, close_port, output_queued, plain_socket
+from atsock.sync.portio import BURST_MIN, CHUNK, close_port, output_queued, plain_socket
 
+#: Longest a read that found a stream goes on moving both ways before the loop gets back
+#: to its other work (seconds; a 1 ms timer stays on time).
+PUMP_SLICE = 0.0002
+#: Bytes a stream's writer may leave queued in the port when it hands over more.
+WRITE_AHEAD = 64 * 1024
 #: How often :meth:`AsyncPort.wait_sent` looks at the kernel's output queue (seconds).
 SENT_POLL = 0.002
 
@@ -63,9 +81,12 @@ class AsyncPort:
                     f"socket://); {port.name!r} has none: use atsock.Module for it"
                 ) from None
             os.set_blocking(self._fd, False)
+        self._in = memoryview(bytearray(CHUNK))
         self._out = bytearray()
         self._flushed: asyncio.Event = asyncio.Event()
         self._flushed.set()
+        self._room: asyncio.Event = asyncio.Event()
+        self._room.set()
         self._closed = False
         self._reading = True
         #: loop time of the last write the port took (the module's silence counts from it)
@@ -77,23 +98,54 @@ class AsyncPort:
         """Bytes written and not taken by the port yet."""
         return len(self._out)
 
-    def _read(self) -> bytes:
-        if self._sock is not None:
-            return self._sock.recv(CHUNK)
-        return os.read(self._fd, CHUNK)
+    def _read_into(self, view: memoryview) -> int | None:
+        """Bytes read into ``view`` now; None if the port would block. (0 is the end of
+        the file when the port was readable, and nothing yet on a pyserial tty, which
+        has ``VMIN=0``.)"""
+        try:
+            if self._sock is not None:
+                return self._sock.recv_into(view)
+            return os.readv(self._fd, [view])
+        except (BlockingIOError, InterruptedError):
+            return None
 
     def _readable(self) -> None:
+        view = self._in
         try:
-            data = self._read()
-        except (BlockingIOError, InterruptedError):
-            return
+            size = self._read_into(view)
         except OSError as exc:
             self._fail(exc)
             return
-        if not data:
+        if size is None:
+            return
+        if not size:
             self._fail(ATError("the module's port reached end of file (closed at the other end?)"))
             return
-        self._on_data(data)
+        failure = None
+        if size >= BURST_MIN:
+            size, failure = self._pump(view, size)
+        self._on_data(bytes(view[:size]))
+        if failure is not None and not self._closed:
+            self._fail(failure)
+
+    def _pump(self, view: memoryview, size: int) -> tuple[int, OSError | None]:
+        """Writes what is queued and reads on into ``view[size:]``, in turn, while
+        either moves bytes (for at most :data:`PUMP_SLICE`); returns the size read and
+        the failure that stopped it, if any (the bytes read are delivered first; an end
+        of file shows at the next read)."""
+        deadline = time.monotonic() + PUMP_SLICE
+        while size < len(view):
+            wrote, failure = self._flush() if self._out else (False, None)
+            if failure is not None:
+                return size, failure
+            try:
+                more = self._read_into(view[size:]) or 0
+            except OSError as exc:
+                return size, exc
+            size += more
+            if not (more or wrote) or time.monotonic() >= deadline:
+                break
+        return size, None
 
     def _fail(self, exc: BaseException) -> None:
         self.detach()
@@ -128,23 +180,35 @@ class AsyncPort:
             self._loop.add_writer(self._fd, self._writable)
             self._flushed.clear()
         self._out += data
+        if len(self._out) > WRITE_AHEAD:
+            self._room.clear()
 
     def _writable(self) -> None:
+        _, failure = self._flush()
+        if failure is not None:
+            self._fail(failure)
+
+    def _flush(self) -> tuple[bool, OSError | None]:
+        """Writes what the port takes of the queued bytes now: (whether it took any, the
+        failure that dropped them all)."""
         try:
             sent = self._send(memoryview(self._out))
         except (BlockingIOError, InterruptedError):
-            return
+            return False, None
         except OSError as exc:
             self._out.clear()
             self._loop.remove_writer(self._fd)
             self._flushed.set()
-            self._fail(exc)
-            return
+            self._room.set()
+            return False, exc
         del self._out[:sent]
         self.last_write = self._loop.time()
-        if not self._out:
-            self._loop.remove_writer(self._fd)
-            self._flushed.set()
+        if len(self._out) <= WRITE_AHEAD:
+            self._room.set()
+            if not self._out:
+                self._loop.remove_writer(self._fd)
+                self._flushed.set()
+        return sent > 0, None
 
     async def drain(self, deadline: float = math.inf) -> None:
         """Waits until the port took everything written; :class:`PortStalled` at the
@@ -159,6 +223,11 @@ class AsyncPort:
                 await asyncio.wait_for(self._flushed.wait(), max(0.0, remaining))
         except asyncio.TimeoutError:
             raise PortStalled(len(self._out)) from None
+
+    async def room(self) -> None:
+        """Until at most :data:`WRITE_AHEAD` written bytes wait for the port (at once
+        after :meth:`detach`: the next write fails)."""
+        await self._room.wait()
 
     async def wait_sent(self, deadline: float = math.inf) -> float:
         """Until the bytes written have left the host as well (the kernel's output queue
@@ -197,6 +266,7 @@ class AsyncPort:
         self._loop.remove_writer(self._fd)
         self._out.clear()
         self._flushed.set()
+        self._room.set()
 
 
 def close_quietly(port: Any) -> None:

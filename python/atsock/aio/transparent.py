@@ -94,14 +94,27 @@ class TransparentTransport(asyncio.Transport):
 
     async def _send_loop(self) -> None:
         link, loop = self._link, self._link.loop
+        plain_queued = False  # (plain data may still wait in the port)
         try:
-            while self._queue:
-                data = self._queue.popleft()
-                if EscapeRule.is_plain(data):
-                    link.port.write(data)
+            while self._queue or plain_queued:
+                if not self._queue:  # all handed over: until the port took it all
                     await link.drain()
                     self._rule.wrote(loop.time())
+                    plain_queued = False
+                    continue
+                data = self._queue.popleft()
+                if EscapeRule.is_plain(data):
+                    # the next plain bytes may queue behind these: the port then has
+                    # them at hand when the line takes more
+                    link.port.write(data)
+                    plain_queued = True
+                    await link.port.room()
+                    self._rule.wrote(loop.time())
                 else:
+                    if plain_queued:  # a '+' times its silence from the data's end
+                        await link.drain()
+                        self._rule.wrote(loop.time())
+                        plain_queued = False
                     for _ in range(len(data)):
                         while (when := self._rule.plus_at(loop.time())) > loop.time():
                             await asyncio.sleep(when - loop.time())
