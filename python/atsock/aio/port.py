@@ -31,7 +31,14 @@ from collections.abc import Callable
 from typing import Any
 
 from atsock.errors import ATError
-from atsock.sync.portio import BURST_MIN, CHUNK, close_port, output_queued, plain_socket
+from atsock.sync.portio import (
+    BURST_MIN,
+    CHUNK,
+    close_port,
+    output_queued,
+    plain_socket,
+    read_now,
+)
 
 #: Longest a read that found a stream goes on moving both ways before the loop gets back
 #: to its other work (seconds; a 1 ms timer stays on time).
@@ -98,21 +105,10 @@ class AsyncPort:
         """Bytes written and not taken by the port yet."""
         return len(self._out)
 
-    def _read_into(self, view: memoryview) -> int | None:
-        """Bytes read into ``view`` now; None if the port would block. (0 is the end of
-        the file when the port was readable, and nothing yet on a pyserial tty, which
-        has ``VMIN=0``.)"""
-        try:
-            if self._sock is not None:
-                return self._sock.recv_into(view)
-            return os.readv(self._fd, [view])
-        except (BlockingIOError, InterruptedError):
-            return None
-
     def _readable(self) -> None:
         view = self._in
         try:
-            size = self._read_into(view)
+            size = read_now(self._sock, self._fd, view)
         except OSError as exc:
             self._fail(exc)
             return
@@ -139,7 +135,7 @@ class AsyncPort:
             if failure is not None:
                 return size, failure
             try:
-                more = self._read_into(view[size:]) or 0
+                more = read_now(self._sock, self._fd, view[size:]) or 0
             except OSError as exc:
                 return size, exc
             size += more

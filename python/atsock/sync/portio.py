@@ -102,6 +102,18 @@ def read_burst(fd: int, view: memoryview, size: int, min_first: int = BURST_MIN)
     return size
 
 
+def read_now(sock: socket.socket | None, fd: int, view: memoryview) -> int | None:
+    """Bytes read into ``view`` without waiting, from ``sock`` if there is one, else from
+    ``fd`` (0: none yet on a pyserial tty, whose ``VMIN`` is 0, or the end of the file);
+    None if the port would block."""
+    try:
+        if sock is not None:
+            return sock.recv_into(view)
+        return os.readv(fd, [view])
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
 class PortReader:
     """``read()`` returns the bytes available now (waiting up to ``poll`` seconds), b"" if none.
 
@@ -137,14 +149,7 @@ class PortReader:
         self.kernel_holds_little = self._sock is None and self._fd is not None
 
     def _read_now(self, view: memoryview) -> int | None:
-        """Bytes read into ``view`` without waiting (0: none, or end of file); None if
-        the port would block."""
-        try:
-            if self._sock is not None:
-                return self._sock.recv_into(view)
-            return os.readv(self._fd, [view])
-        except BlockingIOError:
-            return None
+        return read_now(self._sock, self._fd, view)
 
     def wait(self, timeout: float) -> bool:
         """Waits up to ``timeout`` seconds for the port to be readable (True); a port
