@@ -1,17 +1,20 @@
 """Shared test settings: hypothesis profiles sized for a 2-core CI machine.
 
 Also the module emulator's fixtures (tests/test_emulator_*.py): every emulator test
-runs over a real pty and over the TCP URL, talking raw AT through pyserial.
+runs over a real pty and over the TCP URL, talking raw AT through pyserial; and a raw
+pty with a pyserial port on it (the port tests, threaded and asyncio).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tty
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import serial
 from hypothesis import HealthCheck, settings
 
 from at_wire import EmulatorFactory, Wire
@@ -65,3 +68,17 @@ def wire(emulator: tuple[Emulator, Wire]) -> Wire:
 def certs() -> TlsCertificates:
     """A throwaway CA with server and client certificates (trustme, ECDSA)."""
     return TlsCertificates()
+
+
+@pytest.fixture
+def pty_port() -> Iterator[tuple[int, serial.Serial]]:
+    """The master side of a raw pty, and a pyserial port on its slave."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.Serial(os.ttyname(slave), timeout=0, write_timeout=0.3)
+    os.close(slave)
+    try:
+        yield master, port
+    finally:
+        port.close()
+        os.close(master)

@@ -9,9 +9,6 @@ import asyncio
 import os
 import socket
 import threading
-import tty
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import serial
@@ -20,20 +17,6 @@ from atsock.aio.port import WRITE_AHEAD, AsyncPort
 from atsock.errors import ATError
 
 TIMEOUT = 20.0
-
-
-@contextmanager
-def pty_port() -> Iterator[tuple[int, serial.Serial]]:
-    """A raw pty: (the master's descriptor, a pyserial port on the slave)."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    port = serial.Serial(os.ttyname(slave))
-    try:
-        yield master, port
-    finally:
-        port.close()
-        os.close(slave)
-        os.close(master)
 
 
 class Received:
@@ -75,57 +58,59 @@ def echo_master(master: int, size: int) -> threading.Thread:
     return thread
 
 
-def test_a_stream_both_ways_through_a_pty_keeps_every_byte_in_order() -> None:
+def test_a_stream_both_ways_through_a_pty_keeps_every_byte_in_order(
+    pty_port: tuple[int, serial.Serial],
+) -> None:
     data = os.urandom(4 << 20)
 
     async def test() -> None:
         loop = asyncio.get_running_loop()
-        with pty_port() as (master, port):
-            echo = echo_master(master, len(data))
-            got = Received(loop, len(data))
-            aport = AsyncPort(port, loop, got.on_data, got.on_failed)
-            try:
-                for offset in range(0, len(data), 65536):
-                    aport.write(data[offset : offset + 65536])
-                    await aport.room()
-                    assert aport.pending <= WRITE_AHEAD
-                await asyncio.wait_for(aport.drain(), TIMEOUT)
-                await asyncio.wait_for(got.done, TIMEOUT)
-            finally:
-                aport.detach()
-            echo.join(TIMEOUT)
+        master, port = pty_port
+        echo = echo_master(master, len(data))
+        got = Received(loop, len(data))
+        aport = AsyncPort(port, loop, got.on_data, got.on_failed)
+        try:
+            for offset in range(0, len(data), 65536):
+                aport.write(data[offset : offset + 65536])
+                await aport.room()
+                assert aport.pending <= WRITE_AHEAD
+            await asyncio.wait_for(aport.drain(), TIMEOUT)
+            await asyncio.wait_for(got.done, TIMEOUT)
+        finally:
+            aport.detach()
+        echo.join(TIMEOUT)
         assert got.failure is None
         assert bytes(got.data) == data
 
     asyncio.run(test())
 
 
-def test_a_writer_waits_for_room_then_for_the_drain() -> None:
+def test_a_writer_waits_for_room_then_for_the_drain(pty_port: tuple[int, serial.Serial]) -> None:
     async def test() -> None:
         loop = asyncio.get_running_loop()
-        with pty_port() as (master, port):
-            aport = AsyncPort(port, loop, lambda data: None, lambda exc: None)
-            aport.write(os.urandom(4 * WRITE_AHEAD))  # a pty takes tens of KiB at most
-            assert aport.pending > WRITE_AHEAD
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(aport.room(), 0.1)  # nobody reads the master
+        master, port = pty_port
+        aport = AsyncPort(port, loop, lambda data: None, lambda exc: None)
+        aport.write(os.urandom(4 * WRITE_AHEAD))  # a pty takes tens of KiB at most
+        assert aport.pending > WRITE_AHEAD
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(aport.room(), 0.1)  # nobody reads the master
 
-            def read_all() -> None:
-                left = 4 * WRITE_AHEAD
-                while left > 0:
-                    left -= len(os.read(master, 65536))
+        def read_all() -> None:
+            left = 4 * WRITE_AHEAD
+            while left > 0:
+                left -= len(os.read(master, 65536))
 
-            reading = threading.Thread(target=read_all, daemon=True)
-            reading.start()
-            await asyncio.wait_for(aport.room(), TIMEOUT)
-            assert aport.pending <= WRITE_AHEAD
-            await asyncio.wait_for(aport.drain(), TIMEOUT)
-            assert aport.pending == 0
-            reading.join(TIMEOUT)
-            aport.write(os.urandom(4 * WRITE_AHEAD))
-            aport.detach()  # (the queued bytes are dropped: no writer waits forever)
-            await asyncio.wait_for(aport.room(), 1.0)
-            await asyncio.wait_for(aport.drain(), 1.0)
+        reading = threading.Thread(target=read_all, daemon=True)
+        reading.start()
+        await asyncio.wait_for(aport.room(), TIMEOUT)
+        assert aport.pending <= WRITE_AHEAD
+        await asyncio.wait_for(aport.drain(), TIMEOUT)
+        assert aport.pending == 0
+        reading.join(TIMEOUT)
+        aport.write(os.urandom(4 * WRITE_AHEAD))
+        aport.detach()  # (the queued bytes are dropped: no writer waits forever)
+        await asyncio.wait_for(aport.room(), 1.0)
+        await asyncio.wait_for(aport.drain(), 1.0)
 
     asyncio.run(test())
 
@@ -155,23 +140,23 @@ def test_bytes_read_before_the_end_of_the_file_are_delivered_first() -> None:
     asyncio.run(test())
 
 
-def test_a_short_reply_is_delivered_at_once_on_its_own() -> None:
+def test_a_short_reply_is_delivered_at_once_on_its_own(pty_port: tuple[int, serial.Serial]) -> None:
     async def test() -> None:
         loop = asyncio.get_running_loop()
-        with pty_port() as (master, port):
-            calls: list[bytes] = []
-            arrived = asyncio.Event()
+        master, port = pty_port
+        calls: list[bytes] = []
+        arrived = asyncio.Event()
 
-            def on_data(data: bytes) -> None:
-                calls.append(data)
-                arrived.set()
+        def on_data(data: bytes) -> None:
+            calls.append(data)
+            arrived.set()
 
-            aport = AsyncPort(port, loop, on_data, lambda exc: None)
-            try:
-                os.write(master, b"\r\nOK\r\n")
-                await asyncio.wait_for(arrived.wait(), TIMEOUT)
-            finally:
-                aport.detach()
+        aport = AsyncPort(port, loop, on_data, lambda exc: None)
+        try:
+            os.write(master, b"\r\nOK\r\n")
+            await asyncio.wait_for(arrived.wait(), TIMEOUT)
+        finally:
+            aport.detach()
         assert calls == [b"\r\nOK\r\n"]
 
     asyncio.run(test())

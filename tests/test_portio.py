@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 import tty
-from collections.abc import Iterator
 
 import pytest
 import serial
@@ -24,20 +23,6 @@ import serial
 import atsock
 from atsock.emulator import Emulator
 from atsock.sync.portio import CHUNK_FLOOR, PortReader, PortWriter, read_burst
-
-
-@pytest.fixture
-def pty_port() -> Iterator[tuple[int, serial.Serial]]:
-    """The master side of a raw pty, and a pyserial port on its slave."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    port = serial.Serial(os.ttyname(slave), timeout=0, write_timeout=0.3)
-    os.close(slave)
-    try:
-        yield master, port
-    finally:
-        port.close()
-        os.close(master)
 
 
 def test_a_large_write_arrives_whole_and_in_order(pty_port: tuple[int, serial.Serial]) -> None:
